@@ -1,0 +1,106 @@
+//! HTTP handlers for API keys (admin only).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, post, web, HttpResponse};
+
+use super::{ApiKeyInput, ApiKeyListParams, ApiKeyPage, NewApiKey};
+use crate::auth::{self, Credentials, Need};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, IdempotencyKey, JsonBody, Query};
+use crate::openapi::responses as r;
+use crate::AppState;
+
+/// Create an API key (admin). The answer is the only time the secret `key` is shown.
+///
+/// `Idempotency-Key` is refused here (422): a replay would have to store the secret.
+#[utoipa::path(
+    tag = "api-keys",
+    request_body = ApiKeyInput,
+    responses(
+        (status = 201, description = "Created; `key` is shown only now", body = NewApiKey, headers(
+            ("Location" = String, description = "URL of the new key"))),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api-keys")]
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    key: IdempotencyKey,
+    body: JsonBody<ApiKeyInput>,
+) -> ApiResult<HttpResponse> {
+    if key.0.is_some() {
+        return Err(ApiError::field(
+            crate::http::idempotency::HEADER,
+            "not_supported",
+            "API key creation cannot be replayed because the secret is shown only once",
+        ));
+    }
+    let input = body.value.normalized()?;
+    let created = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        crate::db::write_tx(conn, |c| super::create(c, actor, input))
+    })
+    .await?;
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header((header::LOCATION, format!("/api/v1/api-keys/{}", created.api_key.id)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("application/json")
+        .body(serde_json::to_string(&created)?))
+}
+
+/// List API keys (admin), without their secrets.
+#[utoipa::path(
+    tag = "api-keys",
+    params(ApiKeyListParams),
+    responses(
+        (status = 200, description = "A page of keys", body = ApiKeyPage),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api-keys")]
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<ApiKeyListParams>,
+) -> ApiResult<HttpResponse> {
+    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| super::list(conn, &params)).await?;
+    http::json(&page)
+}
+
+/// Revoke an API key (admin): it stops working at once.
+#[utoipa::path(
+    tag = "api-keys",
+    params(("id" = String, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/api-keys/{id}")]
+pub async fn revoke_api_key(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        crate::db::write_tx(conn, |c| super::revoke(c, actor, &id))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

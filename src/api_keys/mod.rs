@@ -1,0 +1,177 @@
+//! API keys for integrations and scripts: created by admins, shown once,
+//! stored as a SHA-256 hash, revoked by deletion.
+
+pub mod api;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::auth::{self, Actor, Role};
+use crate::db::schema::api_keys;
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, Change, ResourceKind};
+use crate::http::pagination::{self, time_key};
+use crate::validation;
+
+const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
+
+/// A new API key.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyInput {
+    /// What the key is for.
+    #[validate(length(min = 1, max = 100, code = "length"))]
+    #[schema(example = "ERP sync")]
+    pub name: String,
+    /// The role the key acts with.
+    pub role: Role,
+    /// When the key stops working; never if absent.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// The first characters of the key, to recognise it.
+    pub key_prefix: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Id of the user or key that created it.
+    pub created_by: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A newly created API key: the only answer that carries the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewApiKey {
+    #[serde(flatten)]
+    pub api_key: ApiKey,
+    /// The secret. Shown once: store it now.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = api_keys)]
+struct ApiKeyRow {
+    id: String,
+    name: String,
+    role: String,
+    key_prefix: String,
+    key_hash: String,
+    expires_at: Option<NaiveDateTime>,
+    created_by: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl ApiKeyRow {
+    fn to_api_key(&self) -> ApiResult<ApiKey> {
+        Ok(ApiKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            role: Role::from_db(&self.role)?,
+            key_prefix: self.key_prefix.clone(),
+            expires_at: self.expires_at.map(db::to_utc),
+            created_by: self.created_by.clone(),
+            version: self.version,
+            created_at: db::to_utc(self.created_at),
+            updated_at: db::to_utc(self.updated_at),
+        })
+    }
+}
+
+impl ApiKey {
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl ApiKeyInput {
+    pub fn normalized(mut self) -> ApiResult<Self> {
+        self.name = self.name.trim().to_string();
+        self.validate().map_err(validation::to_api_error)?;
+        if self.expires_at.is_some_and(|t| t <= Utc::now()) {
+            return Err(ApiError::field("expires_at", "in_the_past", "must be in the future"));
+        }
+        Ok(self)
+    }
+}
+
+pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult<NewApiKey> {
+    let key = auth::new_api_key();
+    let now = db::now();
+    let row = ApiKeyRow {
+        id: db::new_id(),
+        name: input.name,
+        role: input.role.as_str().to_string(),
+        key_prefix: key.chars().take(12).collect(),
+        key_hash: auth::hash_api_key(&key),
+        expires_at: input.expires_at.map(db::from_utc),
+        created_by: actor.id.clone(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(api_keys::table).values(&row).execute(conn)?;
+    let api_key = row.to_api_key()?;
+    events::append(conn, actor, &[Change::created(RESOURCE, &row.id, api_key.to_json())])?;
+    Ok(NewApiKey { api_key, key })
+}
+
+pub fn revoke(conn: &mut DbConn, actor: &Actor, id: &str) -> ApiResult<()> {
+    let row: ApiKeyRow = api_keys::table
+        .find(id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("API key"))?;
+    diesel::delete(api_keys::table.find(id)).execute(conn)?;
+    events::append(conn, actor, &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json())])
+}
+
+crate::page_type!(ApiKeyPage, ApiKey, "A page of API keys.");
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApiKeyListParams {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Keys, oldest first.
+pub fn list(conn: &mut DbConn, p: &ApiKeyListParams) -> ApiResult<ApiKeyPage> {
+    const SORT: &str = "created_at";
+    let limit = pagination::limit(p.limit)?;
+    let after = pagination::decode_cursor(p.cursor.as_deref(), SORT)?
+        .map(|a| a.timestamp().map(|t| (t, a.id.clone())))
+        .transpose()?;
+    let query = api_keys::table.into_boxed().limit(limit + 1);
+    let rows: Vec<ApiKeyRow> =
+        crate::keyset!(query, api_keys::created_at, api_keys::id, false, after).load(conn)?;
+    let has_more = rows.len() as i64 > limit;
+    let mut data = rows.iter().map(ApiKeyRow::to_api_key).collect::<ApiResult<Vec<_>>>()?;
+    data.truncate(limit as usize);
+    let next_cursor = match (has_more, data.last()) {
+        (true, Some(last)) => Some(pagination::encode_cursor(
+            SORT,
+            time_key(db::from_utc(last.created_at)),
+            last.id.clone(),
+        )),
+        _ => None,
+    };
+    Ok(ApiKeyPage { data, next_cursor, total: None })
+}

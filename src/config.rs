@@ -1,0 +1,167 @@
+//! Every environment variable the service reads, parsed and checked once at
+//! start-up. A bad value stops start-up with one line naming the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+#[derive(Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub pool_size: u32,
+    /// `None`: the secret is generated once and kept in the database.
+    pub jwt_secret: Option<Secret>,
+    pub token_ttl_secs: i64,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<Secret>,
+    pub cors_origins: Vec<String>,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+/// A value that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("database", &crate::db::Backend::of_url(&self.database_url))
+            .field("pool_size", &self.pool_size)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+fn bad(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply their own.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let addr = match get("CRM_ADDR") {
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| bad("CRM_ADDR", format!("`{v}` is not a host:port address such as 127.0.0.1:8080")))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "crm.db".to_string());
+        let is_pg = crate::db::Backend::of_url(&database_url) == crate::db::Backend::Postgres;
+        let pool_size = match get("CRM_DB_POOL_SIZE") {
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => return Err(bad("CRM_DB_POOL_SIZE", format!("`{v}` is not a number from 1 to 1000"))),
+            },
+            None if is_pg => 16,
+            None => 8,
+        };
+        let jwt_secret = match get("CRM_JWT_SECRET") {
+            Some(v) if v.len() < 32 => {
+                return Err(bad("CRM_JWT_SECRET", "must be at least 32 characters long"))
+            }
+            Some(v) => Some(Secret(v)),
+            None => None,
+        };
+        let token_ttl_secs = match get("CRM_TOKEN_TTL_SECS") {
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (60..=30 * 24 * 3600).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "CRM_TOKEN_TTL_SECS",
+                        format!("`{v}` is not a number of seconds from 60 to 2592000"),
+                    ))
+                }
+            },
+            None => 3600,
+        };
+        let admin_email = match get("CRM_ADMIN_EMAIL") {
+            Some(v) => {
+                let v = v.trim().to_lowercase();
+                if !validator::ValidateEmail::validate_email(&v) {
+                    return Err(bad("CRM_ADMIN_EMAIL", format!("`{v}` is not an email address")));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        let admin_password = match get("CRM_ADMIN_PASSWORD") {
+            Some(v) if v.chars().count() < 8 => {
+                return Err(bad("CRM_ADMIN_PASSWORD", "must be at least 8 characters long"))
+            }
+            Some(v) => Some(Secret(v)),
+            None => None,
+        };
+        let cors_origins = match get("CRM_CORS_ORIGINS") {
+            Some(v) => {
+                let origins: Vec<String> = v
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                for o in &origins {
+                    if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                        return Err(bad(
+                            "CRM_CORS_ORIGINS",
+                            format!("`{o}` is not an origin such as https://app.example.com"),
+                        ));
+                    }
+                }
+                origins
+            }
+            None => Vec::new(),
+        };
+        let workers = match get("CRM_WORKERS") {
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => Some(n),
+                _ => return Err(bad("CRM_WORKERS", format!("`{v}` is not a number from 1 to 256"))),
+            },
+            None => None,
+        };
+        Ok(Config {
+            addr,
+            database_url,
+            pool_size,
+            jwt_secret,
+            token_ttl_secs,
+            admin_email,
+            admin_password,
+            cors_origins,
+            workers,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! Contacts: people at a customer. Model and rules here, queries in `repo`,
+//! handlers in `api`.
+
+pub mod api;
+pub mod repo;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::db::{self, schema::contacts};
+use crate::error::ApiResult;
+use crate::model::{clean, clean_email, search_text};
+use crate::validation;
+
+/// The fields a client sets on a contact: the body of a create, and the
+/// document a PATCH merges into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// The customer this person belongs to.
+    pub customer_id: String,
+    #[validate(length(min = 1, max = 100, code = "length"))]
+    #[schema(example = "Ada")]
+    pub first_name: String,
+    #[validate(length(max = 100, code = "too_long"))]
+    #[serde(default)]
+    #[schema(example = "Lovelace")]
+    pub last_name: Option<String>,
+    /// Stored lower-case.
+    #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[serde(default)]
+    pub email: Option<String>,
+    #[validate(custom(function = "validation::phone"))]
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Job title.
+    #[validate(length(max = 100, code = "too_long"))]
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The customer's main contact; setting it clears the flag on the others.
+    #[serde(default)]
+    pub is_primary: bool,
+    /// Your own key for this contact; unique.
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// Changes to a contact as a JSON merge patch (RFC 7396).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // parsed to check types and names; the merge uses the document
+pub struct ContactPatch {
+    pub customer_id: Option<String>,
+    pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub title: Option<Option<String>>,
+    pub is_primary: Option<bool>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub external_id: Option<Option<String>>,
+}
+
+impl ContactInput {
+    pub fn normalized(mut self) -> ApiResult<Self> {
+        self.customer_id = self.customer_id.trim().to_string();
+        self.first_name = self.first_name.trim().to_string();
+        clean_email(&mut self.email);
+        for field in [
+            &mut self.last_name,
+            &mut self.phone,
+            &mut self.title,
+            &mut self.external_id,
+        ] {
+            clean(field);
+        }
+        self.validate().map_err(validation::to_api_error)?;
+        Ok(self)
+    }
+}
+
+/// A person at a customer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Contact {
+    pub id: String,
+    pub customer_id: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub is_primary: bool,
+    pub external_id: Option<String>,
+    /// Grows by one on every change; the `ETag` is this number in quotes.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Contact {
+    pub fn input(&self) -> ContactInput {
+        ContactInput {
+            customer_id: self.customer_id.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            title: self.title.clone(),
+            is_primary: self.is_primary,
+            external_id: self.external_id.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// One row of `contacts`, column for column.
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = contacts, treat_none_as_null = true)]
+pub struct ContactRow {
+    pub id: String,
+    pub customer_id: String,
+    pub first_name: String,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    pub is_primary: bool,
+    pub external_id: Option<String>,
+    pub search_text: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl ContactRow {
+    pub fn from_input(
+        id: String,
+        input: &ContactInput,
+        version: i64,
+        created_at: NaiveDateTime,
+        updated_at: NaiveDateTime,
+    ) -> Self {
+        ContactRow {
+            search_text: search_text(&[
+                Some(&input.first_name),
+                input.last_name.as_deref(),
+                input.email.as_deref(),
+                input.phone.as_deref(),
+            ]),
+            id,
+            customer_id: input.customer_id.clone(),
+            first_name: input.first_name.clone(),
+            last_name: input.last_name.clone(),
+            email: input.email.clone(),
+            phone: input.phone.clone(),
+            title: input.title.clone(),
+            is_primary: input.is_primary,
+            external_id: input.external_id.clone(),
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+
+    pub fn into_contact(self) -> Contact {
+        Contact {
+            id: self.id,
+            customer_id: self.customer_id,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            phone: self.phone,
+            title: self.title,
+            is_primary: self.is_primary,
+            external_id: self.external_id,
+            version: self.version,
+            created_at: db::to_utc(self.created_at),
+            updated_at: db::to_utc(self.updated_at),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! HTTP handlers for customers: parse, authorize, call the repository, map.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+
+use super::repo::{self, CustomerListParams};
+use super::{Customer, CustomerInput, CustomerPatch};
+use crate::auth::{self, Credentials, Need};
+use crate::error::ApiResult;
+use crate::events::api::{EventPage, HistoryParams};
+use crate::events::ResourceKind;
+use crate::http::idempotency::{self, Created, IdempotencyKey};
+use crate::http::{self, IfMatch, JsonBody, Query};
+use crate::openapi::responses as r;
+use crate::AppState;
+
+crate::page_type!(CustomerPage, Customer, "A page of customers.");
+
+fn created(customer: Customer) -> Created {
+    Created {
+        location: format!("/api/v1/customers/{}", customer.id),
+        version: customer.version,
+        body: customer.to_json(),
+    }
+}
+
+/// Create a customer.
+#[utoipa::path(
+    tag = "customers",
+    request_body = CustomerInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    responses(
+        (status = 201, description = "Created", body = Customer, headers(
+            ("Location" = String, description = "URL of the new customer"),
+            ("ETag" = String, description = "Version of the record"))),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 409, response = r::Conflict),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/customers")]
+pub async fn create_customer(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    credentials: Credentials,
+    key: IdempotencyKey,
+    body: JsonBody<CustomerInput>,
+) -> ApiResult<HttpResponse> {
+    let input = body.value.normalized()?;
+    idempotency::create(&state, credentials, Need::Write, key, &req, &body.bytes, move |conn, actor| {
+        repo::create(conn, actor, input).map(created)
+    })
+    .await
+}
+
+/// List customers, filtered and sorted, one keyset page at a time.
+#[utoipa::path(
+    tag = "customers",
+    params(CustomerListParams),
+    responses(
+        (status = 200, description = "A page of customers", body = CustomerPage),
+        (status = 401, response = r::Unauthorized),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers")]
+pub async fn list_customers(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<CustomerListParams>,
+) -> ApiResult<HttpResponse> {
+    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| repo::list(conn, &params)).await?;
+    http::json(&page)
+}
+
+/// Read one customer.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer", body = Customer, headers(("ETag" = String, description = "Version of the record"))),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}")]
+pub async fn get_customer(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let customer = auth::authorize(&state, credentials, Need::Read, move |conn, _| repo::get(conn, &id)).await?;
+    http::record(StatusCode::OK, &customer, customer.version)
+}
+
+/// Change a customer (JSON merge patch: only the fields sent change, `null` clears).
+#[utoipa::path(
+    tag = "customers",
+    params(
+        ("id" = String, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+    ),
+    request_body(content = CustomerPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed customer", body = Customer, headers(("ETag" = String, description = "Version of the record"))),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 409, response = r::Conflict),
+        (status = 412, response = r::PreconditionFailed),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/customers/{id}")]
+pub async fn update_customer(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: JsonBody<CustomerPatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let patch = body.document;
+    let customer = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
+        crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
+    })
+    .await?;
+    http::record(StatusCode::OK, &customer, customer.version)
+}
+
+/// Delete a customer and its contacts.
+#[utoipa::path(
+    tag = "customers",
+    params(
+        ("id" = String, Path, description = "Customer id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 412, response = r::PreconditionFailed),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/customers/{id}")]
+pub async fn delete_customer(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+    if_match: IfMatch,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    auth::authorize(&state, credentials, Need::Delete, move |conn, actor| {
+        crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit trail of one customer: its events in order, including its deletion.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = String, Path, description = "Customer id"), HistoryParams),
+    responses(
+        (status = 200, description = "The customer's events", body = EventPage),
+        (status = 401, response = r::Unauthorized),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}/history")]
+pub async fn customer_history(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> ApiResult<HttpResponse> {
+    crate::events::api::page(
+        &state,
+        credentials,
+        vec![ResourceKind::Customers],
+        Some(id.into_inner()),
+        params.after,
+        params.limit,
+    )
+    .await
+}

@@ -1,0 +1,424 @@
+//! Customers: a person or company that buys. This module holds the model and
+//! its rules (normalization, validation, change detection); `repo` holds the
+//! queries and `api` the HTTP handlers.
+
+pub mod api;
+pub mod repo;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::db::{self, schema::customers};
+use crate::error::{ApiError, ApiResult};
+use crate::model::{clean, clean_email, search_text};
+use crate::validation;
+
+crate::text_enum! {
+    /// Whether the customer is a person or a company.
+    CustomerKind {
+        Person => "person",
+        Company => "company",
+    }
+}
+
+crate::text_enum! {
+    /// Where the customer stands in its relationship with the business.
+    LifecycleStage {
+        Prospect => "prospect",
+        Active => "active",
+        AtRisk => "at_risk",
+        Churned => "churned",
+    }
+}
+
+crate::text_enum! {
+    /// ABC value class: `a` the most valuable customers, `c` the least.
+    Tier {
+        A => "a",
+        B => "b",
+        C => "c",
+    }
+}
+
+/// A postal address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[validate(length(max = 200, code = "too_long"))]
+    #[serde(default)]
+    pub line1: Option<String>,
+    #[validate(length(max = 200, code = "too_long"))]
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[validate(length(max = 100, code = "too_long"))]
+    #[serde(default)]
+    pub city: Option<String>,
+    /// State, province or region.
+    #[validate(length(max = 100, code = "too_long"))]
+    #[serde(default)]
+    pub region: Option<String>,
+    #[validate(length(max = 20, code = "too_long"))]
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code, such as `DE` (case-insensitive on input).
+    #[validate(custom(function = "validation::country"))]
+    #[serde(default)]
+    #[schema(example = "DE")]
+    pub country: Option<String>,
+}
+
+impl Address {
+    fn normalize(&mut self) {
+        for field in [
+            &mut self.line1,
+            &mut self.line2,
+            &mut self.city,
+            &mut self.region,
+            &mut self.postal_code,
+            &mut self.country,
+        ] {
+            clean(field);
+        }
+        if let Some(c) = &mut self.country {
+            *c = c.to_uppercase();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Address::default()
+    }
+}
+
+fn default_stage() -> LifecycleStage {
+    LifecycleStage::Prospect
+}
+
+/// The fields a client sets on a customer: the body of a create, and the
+/// document a PATCH merges into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    pub kind: CustomerKind,
+    /// Display name: the person's full name or the company's name.
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(example = "Acme GmbH")]
+    pub name: String,
+    /// Unique among customers; stored lower-case.
+    #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[serde(default)]
+    #[schema(example = "billing@acme.example")]
+    pub email: Option<String>,
+    #[validate(custom(function = "validation::phone"))]
+    #[serde(default)]
+    #[schema(example = "+49 30 1234567")]
+    pub phone: Option<String>,
+    /// An http(s) URL.
+    #[validate(custom(function = "validation::web_url"))]
+    #[serde(default)]
+    pub website: Option<String>,
+    #[validate(length(max = 100, code = "too_long"))]
+    #[serde(default)]
+    pub industry: Option<String>,
+    #[validate(nested)]
+    #[serde(default)]
+    pub address: Option<Address>,
+    #[serde(default = "default_stage")]
+    pub lifecycle_stage: LifecycleStage,
+    #[serde(default)]
+    pub tier: Option<Tier>,
+    /// Consent to marketing email.
+    #[serde(default)]
+    pub email_opt_in: bool,
+    /// Consent to marketing text messages.
+    #[serde(default)]
+    pub sms_opt_in: bool,
+    /// The customer who referred this one.
+    #[serde(default)]
+    pub referred_by_id: Option<String>,
+    /// The user responsible for this customer.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Up to 50 labels of 1 to 64 characters; duplicates are dropped.
+    #[validate(custom(function = "validation::tags"))]
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Free-form attributes: up to 50 keys, 16 KiB in all.
+    #[validate(custom(function = "validation::custom_fields"))]
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    /// Your own key for this customer (for example the ERP's); unique.
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// Changes to a customer as a JSON merge patch (RFC 7396): only the fields
+/// sent change, `null` clears a field, `address` merges field by field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // parsed to check types and names; the merge uses the document
+pub struct CustomerPatch {
+    pub kind: Option<CustomerKind>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub address: Option<Option<AddressPatch>>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub tier: Option<Option<Tier>>,
+    pub email_opt_in: Option<bool>,
+    pub sms_opt_in: Option<bool>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub referred_by_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub owner_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub tags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Option<Map<String, Value>>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub external_id: Option<Option<String>>,
+}
+
+/// Changes to an address: fields sent replace, `null` clears.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct AddressPatch {
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub line1: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub line2: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub postal_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::model::double_option")]
+    pub country: Option<Option<String>>,
+}
+
+impl CustomerInput {
+    /// Trims text, lower-cases the email, upper-cases the country, drops empty
+    /// optional values and duplicate tags; then checks every rule.
+    pub fn normalized(mut self) -> ApiResult<Self> {
+        self.name = self.name.trim().to_string();
+        clean_email(&mut self.email);
+        for field in [
+            &mut self.phone,
+            &mut self.website,
+            &mut self.industry,
+            &mut self.referred_by_id,
+            &mut self.owner_id,
+            &mut self.external_id,
+        ] {
+            clean(field);
+        }
+        if let Some(address) = &mut self.address {
+            address.normalize();
+        }
+        if self.address.as_ref().is_some_and(Address::is_empty) {
+            self.address = None;
+        }
+        self.tags = validation::normalize_tags(std::mem::take(&mut self.tags));
+        self.validate().map_err(validation::to_api_error)?;
+        Ok(self)
+    }
+}
+
+/// A customer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Customer {
+    #[schema(example = "01939a4e-7a1c-7cc0-8e51-5d3c6b0f8a11")]
+    pub id: String,
+    pub kind: CustomerKind,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub address: Address,
+    pub lifecycle_stage: LifecycleStage,
+    pub tier: Option<Tier>,
+    pub email_opt_in: bool,
+    pub sms_opt_in: bool,
+    /// When either consent flag last changed.
+    pub consent_updated_at: Option<DateTime<Utc>>,
+    pub referred_by_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    pub external_id: Option<String>,
+    /// Grows by one on every change; the `ETag` is this number in quotes.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Customer {
+    /// The writable part of this customer, as a PATCH sees it.
+    pub fn input(&self) -> CustomerInput {
+        CustomerInput {
+            kind: self.kind,
+            name: self.name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            website: self.website.clone(),
+            industry: self.industry.clone(),
+            address: Some(self.address.clone()).filter(|a| !a.is_empty()),
+            lifecycle_stage: self.lifecycle_stage,
+            tier: self.tier,
+            email_opt_in: self.email_opt_in,
+            sms_opt_in: self.sms_opt_in,
+            referred_by_id: self.referred_by_id.clone(),
+            owner_id: self.owner_id.clone(),
+            tags: self.tags.clone(),
+            custom_fields: self.custom_fields.clone(),
+            external_id: self.external_id.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// One row of `customers`, column for column.
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = customers, treat_none_as_null = true)]
+pub struct CustomerRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub address_city: Option<String>,
+    pub address_region: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_country: Option<String>,
+    pub lifecycle_stage: String,
+    pub tier: Option<String>,
+    pub email_opt_in: bool,
+    pub sms_opt_in: bool,
+    pub consent_updated_at: Option<NaiveDateTime>,
+    pub referred_by_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub tags: String,
+    pub custom_fields: String,
+    pub external_id: Option<String>,
+    pub search_text: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl CustomerRow {
+    /// A row holding `input`, with the bookkeeping fields given.
+    pub fn from_input(
+        id: String,
+        input: &CustomerInput,
+        consent_updated_at: Option<NaiveDateTime>,
+        version: i64,
+        created_at: NaiveDateTime,
+        updated_at: NaiveDateTime,
+    ) -> Self {
+        let address = input.address.clone().unwrap_or_default();
+        CustomerRow {
+            search_text: search_text(&[
+                Some(&input.name),
+                input.email.as_deref(),
+                input.phone.as_deref(),
+            ]),
+            id,
+            kind: input.kind.as_str().to_string(),
+            name: input.name.clone(),
+            email: input.email.clone(),
+            phone: input.phone.clone(),
+            website: input.website.clone(),
+            industry: input.industry.clone(),
+            address_line1: address.line1,
+            address_line2: address.line2,
+            address_city: address.city,
+            address_region: address.region,
+            address_postal_code: address.postal_code,
+            address_country: address.country,
+            lifecycle_stage: input.lifecycle_stage.as_str().to_string(),
+            tier: input.tier.map(|t| t.as_str().to_string()),
+            email_opt_in: input.email_opt_in,
+            sms_opt_in: input.sms_opt_in,
+            consent_updated_at,
+            referred_by_id: input.referred_by_id.clone(),
+            owner_id: input.owner_id.clone(),
+            tags: serde_json::to_string(&input.tags).unwrap_or_else(|_| "[]".into()),
+            custom_fields: Value::Object(input.custom_fields.clone()).to_string(),
+            external_id: input.external_id.clone(),
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+
+    pub fn into_customer(self) -> ApiResult<Customer> {
+        Ok(Customer {
+            kind: CustomerKind::from_db(&self.kind)?,
+            lifecycle_stage: LifecycleStage::from_db(&self.lifecycle_stage)?,
+            tier: self.tier.as_deref().map(Tier::from_db).transpose()?,
+            tags: serde_json::from_str(&self.tags)?,
+            custom_fields: serde_json::from_str(&self.custom_fields)?,
+            address: Address {
+                line1: self.address_line1,
+                line2: self.address_line2,
+                city: self.address_city,
+                region: self.address_region,
+                postal_code: self.address_postal_code,
+                country: self.address_country,
+            },
+            id: self.id,
+            name: self.name,
+            email: self.email,
+            phone: self.phone,
+            website: self.website,
+            industry: self.industry,
+            email_opt_in: self.email_opt_in,
+            sms_opt_in: self.sms_opt_in,
+            consent_updated_at: self.consent_updated_at.map(db::to_utc),
+            referred_by_id: self.referred_by_id,
+            owner_id: self.owner_id,
+            external_id: self.external_id,
+            version: self.version,
+            created_at: db::to_utc(self.created_at),
+            updated_at: db::to_utc(self.updated_at),
+        })
+    }
+}
+
+/// Rules that need the record's own id.
+pub fn check_references(id: &str, input: &CustomerInput) -> ApiResult<()> {
+    if input.referred_by_id.as_deref() == Some(id) {
+        return Err(ApiError::field(
+            "referred_by_id",
+            "self_reference",
+            "a customer cannot refer itself",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Customer queries. Every function runs on a connection the caller owns;
+//! writers run inside the transaction `db::write_tx` opened for them and
+//! append their events before returning.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{check_references, Customer, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier};
+use crate::auth::Actor;
+use crate::db::schema::{customers, record_tags, users};
+use crate::db::{self, tags, DbConn};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, Change, ResourceKind};
+use crate::http::pagination::{self, time_key};
+use crate::http::IfMatch;
+
+const RESOURCE: ResourceKind = ResourceKind::Customers;
+
+pub fn find(conn: &mut DbConn, id: &str) -> ApiResult<Option<Customer>> {
+    customers::table
+        .find(id)
+        .first::<CustomerRow>(conn)
+        .optional()?
+        .map(CustomerRow::into_customer)
+        .transpose()
+}
+
+pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Customer> {
+    find(conn, id)?.ok_or_else(|| ApiError::not_found("customer"))
+}
+
+/// Refuses a value another customer already holds (409 naming it), and
+/// references to records that do not exist (422).
+fn check_unique_and_references(
+    conn: &mut DbConn,
+    id: &str,
+    input: &CustomerInput,
+) -> ApiResult<()> {
+    check_references(id, input)?;
+    if let Some(email) = &input.email {
+        let existing: Option<String> = customers::table
+            .filter(customers::email.eq(email))
+            .filter(customers::id.ne(id))
+            .select(customers::id)
+            .first(conn)
+            .optional()?;
+        if let Some(existing_id) = existing {
+            return Err(ApiError::Conflict {
+                detail: format!("customer {existing_id} already has this email"),
+                field: "email".into(),
+                existing_id: Some(existing_id),
+            });
+        }
+    }
+    if let Some(external_id) = &input.external_id {
+        let existing: Option<String> = customers::table
+            .filter(customers::external_id.eq(external_id))
+            .filter(customers::id.ne(id))
+            .select(customers::id)
+            .first(conn)
+            .optional()?;
+        if let Some(existing_id) = existing {
+            return Err(ApiError::Conflict {
+                detail: format!("customer {existing_id} already has this external_id"),
+                field: "external_id".into(),
+                existing_id: Some(existing_id),
+            });
+        }
+    }
+    if let Some(owner_id) = &input.owner_id {
+        let exists: i64 = users::table.find(owner_id).count().get_result(conn)?;
+        if exists == 0 {
+            return Err(ApiError::field("owner_id", "not_found", "no user has this id"));
+        }
+    }
+    if let Some(referrer) = &input.referred_by_id {
+        let exists: i64 = customers::table.find(referrer).count().get_result(conn)?;
+        if exists == 0 {
+            return Err(ApiError::field("referred_by_id", "not_found", "no customer has this id"));
+        }
+    }
+    Ok(())
+}
+
+pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResult<Customer> {
+    let id = db::new_id();
+    check_unique_and_references(conn, &id, &input)?;
+    let now = db::now();
+    let row = CustomerRow::from_input(id.clone(), &input, Some(now), 1, now, now);
+    diesel::insert_into(customers::table).values(&row).execute(conn)?;
+    tags::replace(conn, RESOURCE.as_str(), &id, &input.tags)?;
+    let customer = row.into_customer()?;
+    events::append(conn, actor, &[Change::created(RESOURCE, &id, customer.to_json())])?;
+    Ok(customer)
+}
+
+/// Applies a JSON merge patch. A patch that changes nothing leaves the
+/// record, its version and the event log untouched.
+pub fn update(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    if_match: &IfMatch,
+    patch: &serde_json::Value,
+) -> ApiResult<Customer> {
+    let current = get(conn, id)?;
+    if_match.check(current.version)?;
+    let mut document = serde_json::to_value(current.input())?;
+    crate::model::merge_patch(&mut document, patch);
+    let input: CustomerInput = crate::http::body::from_document(&document)?;
+    let input = input.normalized()?;
+    if input == current.input() {
+        return Ok(current);
+    }
+    check_unique_and_references(conn, id, &input)?;
+    let now = db::now();
+    let consent_changed =
+        input.email_opt_in != current.email_opt_in || input.sms_opt_in != current.sms_opt_in;
+    let consent_updated_at = if consent_changed {
+        Some(now)
+    } else {
+        current.consent_updated_at.map(db::from_utc)
+    };
+    let row = CustomerRow::from_input(
+        id.to_string(),
+        &input,
+        consent_updated_at,
+        current.version + 1,
+        db::from_utc(current.created_at),
+        now,
+    );
+    let updated = diesel::update(
+        customers::table
+            .find(id)
+            .filter(customers::version.eq(current.version)),
+    )
+    .set(&row)
+    .execute(conn)?;
+    if updated == 0 {
+        // Another writer changed it between our read and our write.
+        return Err(ApiError::PreconditionFailed);
+    }
+    if input.tags != current.tags {
+        tags::replace(conn, RESOURCE.as_str(), id, &input.tags)?;
+    }
+    let customer = row.into_customer()?;
+    events::append(
+        conn,
+        actor,
+        &[Change::updated(RESOURCE, id, current.to_json(), customer.to_json())],
+    )?;
+    Ok(customer)
+}
+
+/// Deletes a customer with its contacts, and clears it as the referrer of
+/// other customers; each of those changes has its own event.
+pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    let current = get(conn, id)?;
+    if_match.check(current.version)?;
+    let mut changes = crate::contacts::repo::delete_of_customer(conn, id)?;
+
+    let referred: Vec<CustomerRow> = customers::table
+        .filter(customers::referred_by_id.eq(id))
+        .load(conn)?;
+    let now = db::now();
+    for row in referred {
+        let before = row.clone().into_customer()?;
+        let after_row = CustomerRow {
+            referred_by_id: None,
+            version: row.version + 1,
+            updated_at: now,
+            ..row
+        };
+        diesel::update(customers::table.find(&after_row.id))
+            .set(&after_row)
+            .execute(conn)?;
+        let after = after_row.into_customer()?;
+        changes.push(Change::updated(RESOURCE, &after.id, before.to_json(), after.to_json()));
+    }
+
+    tags::remove_all(conn, RESOURCE.as_str(), id)?;
+    diesel::delete(customers::table.find(id)).execute(conn)?;
+    changes.push(Change::deleted(RESOURCE, id, current.to_json()));
+    events::append(conn, actor, &changes)
+}
+
+crate::text_enum! {
+    /// Sort order of a customer list; a leading `-` sorts descending.
+    CustomerSort {
+        CreatedAt => "created_at",
+        CreatedAtDesc => "-created_at",
+        UpdatedAt => "updated_at",
+        UpdatedAtDesc => "-updated_at",
+        Name => "name",
+        NameDesc => "-name",
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerListParams {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Sort order (default `-created_at`); ties are broken by id.
+    pub sort: Option<CustomerSort>,
+    pub kind: Option<CustomerKind>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub tier: Option<Tier>,
+    /// Customers owned by this user.
+    pub owner_id: Option<String>,
+    /// Customers carrying this tag.
+    pub tag: Option<String>,
+    /// ISO 3166-1 alpha-2 code of the address country.
+    pub country: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before this time (RFC 3339).
+    pub created_before: Option<DateTime<Utc>>,
+    /// Changed at or after this time (RFC 3339).
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of name, email or phone.
+    pub q: Option<String>,
+    /// Also return `total`, the number of matching customers (costs a count).
+    pub include_total: Option<bool>,
+}
+
+type Boxed<'a> = customers::BoxedQuery<'a, db::MultiBackend>;
+
+fn filtered(p: &CustomerListParams) -> ApiResult<Boxed<'static>> {
+    let mut query = customers::table.into_boxed();
+    if let Some(kind) = p.kind {
+        query = query.filter(customers::kind.eq(kind.as_str()));
+    }
+    if let Some(stage) = p.lifecycle_stage {
+        query = query.filter(customers::lifecycle_stage.eq(stage.as_str()));
+    }
+    if let Some(tier) = p.tier {
+        query = query.filter(customers::tier.eq(tier.as_str()));
+    }
+    if let Some(owner) = &p.owner_id {
+        query = query.filter(customers::owner_id.eq(owner.clone()));
+    }
+    if let Some(country) = &p.country {
+        query = query.filter(customers::address_country.eq(country.trim().to_uppercase()));
+    }
+    if let Some(tag) = &p.tag {
+        let tagged = record_tags::table
+            .filter(record_tags::resource.eq(RESOURCE.as_str()))
+            .filter(record_tags::tag.eq(tag.trim().to_string()))
+            .select(record_tags::record_id);
+        query = query.filter(customers::id.eq_any(tagged));
+    }
+    if let Some(t) = p.created_after {
+        query = query.filter(customers::created_at.ge(db::from_utc(t)));
+    }
+    if let Some(t) = p.created_before {
+        query = query.filter(customers::created_at.lt(db::from_utc(t)));
+    }
+    if let Some(t) = p.updated_since {
+        query = query.filter(customers::updated_at.ge(db::from_utc(t)));
+    }
+    if let Some(q) = &p.q {
+        let q = q.trim().to_lowercase();
+        if q.chars().count() > 200 {
+            return Err(ApiError::field("q", "too_long", "must be at most 200 characters"));
+        }
+        if !q.is_empty() {
+            query = query.filter(
+                customers::search_text
+                    .like(format!("%{}%", crate::model::escape_like(&q)))
+                    .escape('\\'),
+            );
+        }
+    }
+    Ok(query)
+}
+
+pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::CustomerPage> {
+    let limit = pagination::limit(p.limit)?;
+    let sort = p.sort.unwrap_or(CustomerSort::CreatedAtDesc);
+    let after = pagination::decode_cursor(p.cursor.as_deref(), sort.as_str())?;
+    let total = if p.include_total == Some(true) {
+        Some(filtered(p)?.count().get_result::<i64>(conn)?)
+    } else {
+        None
+    };
+    let query = filtered(p)?.limit(limit + 1);
+    let after_time = |a: &pagination::After| a.timestamp().map(|t| (t, a.id.clone()));
+    let after_text = |a: &pagination::After| (a.value.clone(), a.id.clone());
+    let rows: Vec<CustomerRow> = match sort {
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
+            let after = after.as_ref().map(after_time).transpose()?;
+            crate::keyset!(query, customers::created_at, customers::id, sort == CustomerSort::CreatedAtDesc, after)
+                .load(conn)?
+        }
+        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
+            let after = after.as_ref().map(after_time).transpose()?;
+            crate::keyset!(query, customers::updated_at, customers::id, sort == CustomerSort::UpdatedAtDesc, after)
+                .load(conn)?
+        }
+        CustomerSort::Name | CustomerSort::NameDesc => {
+            let after = after.as_ref().map(after_text);
+            crate::keyset!(query, customers::name, customers::id, sort == CustomerSort::NameDesc, after)
+                .load(conn)?
+        }
+    };
+    let has_more = rows.len() as i64 > limit;
+    let mut data = rows
+        .into_iter()
+        .map(CustomerRow::into_customer)
+        .collect::<ApiResult<Vec<_>>>()?;
+    data.truncate(limit as usize);
+    let next_cursor = match (has_more, data.last()) {
+        (true, Some(last)) => {
+            let value = match sort {
+                CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => time_key(db::from_utc(last.created_at)),
+                CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => time_key(db::from_utc(last.updated_at)),
+                CustomerSort::Name | CustomerSort::NameDesc => last.name.clone(),
+            };
+            Some(pagination::encode_cursor(sort.as_str(), value, last.id.clone()))
+        }
+        _ => None,
+    };
+    Ok(super::api::CustomerPage { data, next_cursor, total })
+}

@@ -1,0 +1,191 @@
+//! Storage: one diesel connection type over SQLite and PostgreSQL, the pool,
+//! embedded migrations, and the one place where blocking database work is
+//! moved off the async executor.
+
+pub mod schema;
+pub mod tags;
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::ApiError;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Which database a URL names: `postgres://` or `postgresql://` selects
+/// PostgreSQL, anything else is a SQLite path (optionally `sqlite://`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: String,
+    backend: Backend,
+}
+
+impl ConnectionManager {
+    pub fn new(url: &str) -> Self {
+        let backend = Backend::of_url(url);
+        let url = match backend {
+            Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_string(),
+            Backend::Postgres => url.to_string(),
+        };
+        ConnectionManager { url, backend }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match self.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.url)
+                .map(DbConn::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.url)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Per-connection settings: FK enforcement is off by default in
+                // SQLite, and writers wait for each other instead of failing.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Builds the pool and applies the migrations of the selected backend.
+pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Pool> {
+    let manager = ConnectionManager::new(url);
+    let backend = manager.backend;
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(pool_size.min(2)))
+        .connection_timeout(Duration::from_secs(2))
+        .error_handler(Box::new(r2d2::LoggingErrorHandler))
+        .build(manager)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+    migrate(&mut conn, backend)?;
+    Ok(pool)
+}
+
+pub fn migrate(conn: &mut DbConn, backend: Backend) -> anyhow::Result<()> {
+    let migrations = match backend {
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+    };
+    conn.run_pending_migrations(migrations)
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    Ok(())
+}
+
+/// Runs database work on the blocking thread pool with a pooled connection.
+/// A pool that cannot hand out a connection in time answers 503.
+pub async fn run<T, F>(pool: &Pool, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(|e| {
+            log::warn!("database unavailable: {e}");
+            ApiError::Unavailable
+        })?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+}
+
+/// A write transaction. On SQLite the write lock is taken up front so that two
+/// writers queue on `busy_timeout` instead of failing on a lock upgrade.
+pub fn write_tx<T, F>(conn: &mut DbConn, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError>,
+{
+    conn.transaction(|conn| {
+        if let DbConn::Sqlite(c) = conn {
+            c.batch_execute("UPDATE settings SET value = value WHERE 0 = 1")?;
+        }
+        work(conn)
+    })
+}
+
+/// Runs a statement on the concrete connection, for the few statements the
+/// backend-generic connection cannot express (multi-row inserts).
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgresql($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+pub fn is_postgres(conn: &DbConn) -> bool {
+    matches!(conn, DbConn::Postgresql(_))
+}
+
+/// The current time as both backends store it (microsecond precision).
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+pub fn to_utc(t: NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(t, Utc)
+}
+
+pub fn from_utc(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc().trunc_subsecs(6)
+}
+
+/// A new record id: UUID v7, so ids sort by creation time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,133 @@
+//! Hand-kept, backend-portable schema: only types that work on both SQLite and
+//! PostgreSQL (ids and JSON documents as text, times as `Timestamp` in UTC).
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        active -> Bool,
+        password_hash -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        key_prefix -> Text,
+        key_hash -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        kind -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        website -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        address_city -> Nullable<Text>,
+        address_region -> Nullable<Text>,
+        address_postal_code -> Nullable<Text>,
+        address_country -> Nullable<Text>,
+        lifecycle_stage -> Text,
+        tier -> Nullable<Text>,
+        email_opt_in -> Bool,
+        sms_opt_in -> Bool,
+        consent_updated_at -> Nullable<Timestamp>,
+        referred_by_id -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        tags -> Text,
+        custom_fields -> Text,
+        external_id -> Nullable<Text>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Text,
+        customer_id -> Text,
+        first_name -> Text,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        title -> Nullable<Text>,
+        is_primary -> Bool,
+        external_id -> Nullable<Text>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    record_tags (resource, tag, record_id) {
+        resource -> Text,
+        tag -> Text,
+        record_id -> Text,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        resource -> Text,
+        record_id -> Text,
+        action -> Text,
+        changes -> Text,
+        data -> Nullable<Text>,
+        actor_type -> Text,
+        actor_id -> Text,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (actor_id, key) {
+        actor_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status_code -> Integer,
+        location -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    users,
+    api_keys,
+    customers,
+    contacts,
+    record_tags,
+    events,
+    idempotency_keys,
+);

@@ -1,0 +1,118 @@
+//! `GET /api/v1/events`: the change feed, and the page type shared by every
+//! record's history route.
+
+use actix_web::{get, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Event, EventFilter, ResourceKind};
+use crate::auth::{self, Credentials, Need, Role};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::{self, pagination, Query};
+use crate::AppState;
+
+/// A page of the event log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// Events in ascending `seq` order.
+    pub data: Vec<Event>,
+    /// The `seq` to pass as `after` for the next page: the last event's, or
+    /// the `after` you sent when the page is empty.
+    pub next_after: i64,
+    /// Whether more events follow right now.
+    pub has_more: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// Return events with `seq` greater than this (default 0: from the start).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Only events about this kind of record.
+    pub resource: Option<ResourceKind>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Return events with `seq` greater than this (default 0).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+fn after(value: Option<i64>) -> ApiResult<i64> {
+    match value {
+        Some(n) if n < 0 => Err(ApiError::field("after", "out_of_range", "must be 0 or more")),
+        other => Ok(other.unwrap_or(0)),
+    }
+}
+
+/// Reads one page of events; shared by the feed and per-record histories.
+pub async fn page(
+    state: &AppState,
+    credentials: Credentials,
+    resources: Vec<ResourceKind>,
+    record_id: Option<String>,
+    after_seq: Option<i64>,
+    limit: Option<i64>,
+) -> ApiResult<HttpResponse> {
+    let after = after(after_seq)?;
+    let limit = pagination::limit(limit)?;
+    let page = auth::authorize(state, credentials, Need::Read, move |conn, actor| {
+        let resources = resources
+            .into_iter()
+            .filter(|r| !r.admin_only() || actor.role == Role::Admin)
+            .collect();
+        let filter = EventFilter { after, limit, resources, record_id };
+        super::list(conn, &filter)
+    })
+    .await?;
+    let mut data = page;
+    let has_more = data.len() as i64 > limit;
+    data.truncate(limit as usize);
+    let next_after = data.last().map(|e| e.seq).unwrap_or(after);
+    http::json(&EventPage { data, next_after, has_more })
+}
+
+/// The change feed: every create, update and delete in commit order.
+///
+/// A sync job remembers `next_after` and asks again with `after=` that value;
+/// it never misses or sees twice an event, deletions included. Events about
+/// users and API keys are visible to admins only.
+#[utoipa::path(
+    tag = "events",
+    params(FeedParams),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 401, description = "No or bad credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/events")]
+pub async fn feed(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<FeedParams>,
+) -> ApiResult<HttpResponse> {
+    let resources = match params.resource {
+        Some(r) => vec![r],
+        None => vec![
+            ResourceKind::Customers,
+            ResourceKind::Contacts,
+            ResourceKind::Users,
+            ResourceKind::ApiKeys,
+        ],
+    };
+    page(&state, credentials, resources, None, params.after, params.limit).await
+}

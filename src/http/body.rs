@@ -1,0 +1,130 @@
+//! Strict request parsing: JSON bodies and query strings become typed values
+//! or a 4xx problem naming the field; unknown fields are refused.
+
+use actix_web::http::header;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult, FieldError};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON body parsed into `T`, keeping the raw bytes (for idempotency) and
+/// the document (for merge patches).
+pub struct JsonBody<T> {
+    pub value: T,
+    pub document: serde_json::Value,
+    pub bytes: web::Bytes,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let mut buf = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+                if buf.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(ApiError::PayloadTooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            let bytes = buf.freeze();
+            let document: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
+            let value = from_document(&document)?;
+            Ok(JsonBody {
+                value,
+                document,
+                bytes,
+            })
+        })
+    }
+}
+
+/// Deserializes a JSON document into `T`, naming the offending field on error.
+pub fn from_document<T: DeserializeOwned>(document: &serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::Validation(vec![describe(&path, &e.inner().to_string(), "body")])
+    })
+}
+
+/// Query parameters parsed into `T` (which should deny unknown fields).
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parser = form_urlencoded::parse(req.query_string().as_bytes());
+        let result = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parser))
+            .map(Query)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                ApiError::Validation(vec![describe(&path, &e.inner().to_string(), "query")])
+            });
+        std::future::ready(result)
+    }
+}
+
+/// Turns a serde message and path into a field error with a stable code.
+fn describe(path: &str, message: &str, root: &str) -> FieldError {
+    let prefix = if path == "." || path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}.")
+    };
+    let quoted = || message.split('`').nth(1).unwrap_or("").to_string();
+    let at_path = || {
+        if prefix.is_empty() {
+            root.to_string()
+        } else {
+            path.to_string()
+        }
+    };
+    if message.starts_with("unknown field") {
+        // The path already ends with the unknown field's name.
+        FieldError::new(at_path(), "unknown_field", "this field is not accepted here")
+    } else if message.starts_with("missing field") {
+        FieldError::new(format!("{prefix}{}", quoted()), "required", "this field is required")
+    } else if message.starts_with("invalid type") {
+        let expected = message.rsplit("expected ").next().unwrap_or("another type");
+        FieldError::new(at_path(), "invalid_type", format!("expected {expected}"))
+    } else if message.starts_with("unknown variant") {
+        let allowed = message.split("expected ").nth(1).unwrap_or("a listed value").replace('`', "");
+        FieldError::new(at_path(), "invalid_value", format!("must be {allowed}"))
+    } else if message.starts_with("duplicate field") {
+        FieldError::new(format!("{prefix}{}", quoted()), "duplicate_field", "this field is given more than once")
+    } else {
+        FieldError::new(at_path(), "invalid_value", message.to_string())
+    }
+}

@@ -1,0 +1,89 @@
+//! Cross-cutting HTTP machinery used by every resource: strict JSON bodies and
+//! query strings, keyset pagination, ETag/If-Match, idempotent creates, the
+//! request id, and JSON answers for unknown routes.
+
+pub mod body;
+pub mod idempotency;
+pub mod pagination;
+pub mod request_id;
+pub mod routes;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{dev::Payload, FromRequest, HttpRequest, HttpResponse};
+use serde::Serialize;
+use std::future::{ready, Ready};
+
+use crate::error::{ApiError, ApiResult};
+
+pub use body::{JsonBody, Query};
+pub use idempotency::IdempotencyKey;
+
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A single record with its `ETag`.
+pub fn record<T: Serialize>(status: StatusCode, value: &T, version: i64) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(version)))
+        .content_type("application/json")
+        .body(serde_json::to_string(value)?))
+}
+
+pub fn json<T: Serialize>(value: &T) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(serde_json::to_string(value)?))
+}
+
+/// The `If-Match` precondition: absent means "any version".
+#[derive(Debug, Clone, Default)]
+pub struct IfMatch(Option<Vec<String>>);
+
+impl IfMatch {
+    /// Fails with 412 unless the current `version` is one the caller named.
+    pub fn check(&self, version: i64) -> ApiResult<()> {
+        match &self.0 {
+            None => Ok(()),
+            Some(tags) => {
+                let current = etag(version);
+                let matches = tags.iter().any(|t| {
+                    t == "*" || t.strip_prefix("W/").unwrap_or(t) == current
+                });
+                if matches {
+                    Ok(())
+                } else {
+                    Err(ApiError::PreconditionFailed)
+                }
+            }
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let values: Vec<_> = req.headers().get_all(header::IF_MATCH).collect();
+        if values.is_empty() {
+            return ready(Ok(IfMatch(None)));
+        }
+        let mut tags = Vec::new();
+        for value in values {
+            let Ok(text) = value.to_str() else {
+                return ready(Err(ApiError::field(
+                    "If-Match",
+                    "invalid_header",
+                    "If-Match must be a list of entity tags",
+                )));
+            };
+            tags.extend(
+                text.split(',')
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty()),
+            );
+        }
+        ready(Ok(IfMatch(Some(tags))))
+    }
+}

@@ -1,0 +1,161 @@
+//! The CRM service: configuration, storage, HTTP application and the
+//! resources. `start` builds everything the binary and the tests run.
+
+pub mod api_keys;
+pub mod auth;
+pub mod config;
+pub mod contacts;
+mod countries;
+pub mod customers;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod model;
+pub mod openapi;
+pub mod ops;
+pub mod seed;
+pub mod users;
+mod validation;
+
+use std::net::SocketAddr;
+
+use actix_cors::Cors;
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use sha2::{Digest, Sha256};
+use utoipa::OpenApi;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::db::Pool;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub pool: Pool,
+    pub tokens: auth::TokenKeys,
+    /// Keys the fingerprints of idempotent requests.
+    pub request_hash_salt: Vec<u8>,
+}
+
+/// Registers every API route; the contract is collected from the same calls.
+fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(
+        scope::scope("/api/v1")
+            .service(auth::api::login)
+            .service(customers::api::create_customer)
+            .service(customers::api::list_customers)
+            .service(customers::api::get_customer)
+            .service(customers::api::update_customer)
+            .service(customers::api::delete_customer)
+            .service(customers::api::customer_history)
+            .service(contacts::api::list_customer_contacts)
+            .service(contacts::api::create_contact)
+            .service(contacts::api::list_contacts)
+            .service(contacts::api::get_contact)
+            .service(contacts::api::update_contact)
+            .service(contacts::api::delete_contact)
+            .service(events::api::feed)
+            .service(users::api::me)
+            .service(users::api::create_user)
+            .service(users::api::list_users)
+            .service(users::api::get_user)
+            .service(users::api::update_user)
+            .service(users::api::delete_user)
+            .service(api_keys::api::create_api_key)
+            .service(api_keys::api::list_api_keys)
+            .service(api_keys::api::revoke_api_key),
+    )
+    .service(ops::health)
+    .service(ops::ready);
+}
+
+/// The OpenAPI contract, exactly as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(api_routes)
+        .split_for_parts();
+    doc
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static(http::request_id::HEADER),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::HeaderName::from_static(http::request_id::HEADER),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
+/// A bound, not yet awaited, server.
+pub struct Running {
+    pub server: actix_web::dev::Server,
+    pub addr: SocketAddr,
+}
+
+/// Connects and migrates the database, prepares secrets and the first admin,
+/// and binds the HTTP server.
+pub fn start(config: &Config) -> anyhow::Result<Running> {
+    let pool = db::connect(&config.database_url, config.pool_size)?;
+    let secret = ops::bootstrap(&pool, config)?;
+    let state = web::Data::new(AppState {
+        pool,
+        tokens: auth::TokenKeys::new(&secret, config.token_ttl_secs),
+        request_hash_salt: Sha256::new()
+            .chain_update(b"idempotency")
+            .chain_update(&secret)
+            .finalize()
+            .to_vec(),
+    });
+    let doc = openapi();
+    let routes = web::Data::new(http::routes::RouteTable::from_openapi(&doc));
+    let origins = config.cors_origins.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(routes.clone())
+            .wrap(cors(&origins))
+            .wrap(from_fn(http::request_id::middleware))
+            .into_utoipa_app()
+            .configure(api_routes)
+            .into_app()
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
+            .default_service(web::to(http::routes::fallback))
+    })
+    .shutdown_timeout(10)
+    .bind(config.addr)
+    .map_err(|e| anyhow::anyhow!("cannot listen on {} (CRM_ADDR): {e}", config.addr))?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("server bound to no address"))?;
+    Ok(Running {
+        server: server.run(),
+        addr,
+    })
+}

@@ -1,0 +1,108 @@
+//! Small building blocks shared by every resource's model.
+
+/// A closed set of values stored as text and exchanged as snake_case strings.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// Reads a value the database holds; a value outside the set is a
+            /// defect, not a client error.
+            pub fn from_db(text: &str) -> Result<Self, $crate::error::ApiError> {
+                Self::parse(text).ok_or_else(|| {
+                    $crate::error::ApiError::internal(format!(
+                        concat!("unknown ", stringify!($name), " `{}` in the database"),
+                        text
+                    ))
+                })
+            }
+        }
+    };
+}
+
+/// Deserializes a JSON merge-patch field: absent stays `None`, `null` becomes
+/// `Some(None)`, a value becomes `Some(Some(v))`.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
+/// RFC 7396 JSON merge patch of `patch` into `target`.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            if let Value::Object(target_fields) = target {
+                for (key, value) in fields {
+                    if value.is_null() {
+                        target_fields.remove(key);
+                    } else {
+                        merge_patch(target_fields.entry(key.clone()).or_insert(Value::Null), value);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+/// Trims a text field and turns an empty one into `None`.
+pub fn clean(value: &mut Option<String>) {
+    if let Some(v) = value {
+        let trimmed = v.trim();
+        if trimmed.is_empty() {
+            *value = None;
+        } else if trimmed.len() != v.len() {
+            *v = trimmed.to_string();
+        }
+    }
+}
+
+/// Trims and lower-cases an email field.
+pub fn clean_email(value: &mut Option<String>) {
+    clean(value);
+    if let Some(v) = value {
+        *v = v.to_lowercase();
+    }
+}
+
+/// The lower-cased text that `q` searches.
+pub fn search_text(parts: &[Option<&str>]) -> String {
+    parts
+        .iter()
+        .flatten()
+        .map(|p| p.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern using `\` as the escape.
+pub fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

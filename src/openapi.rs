@@ -1,0 +1,114 @@
+//! The contract's root: info, tags, the bearer security scheme and the
+//! reusable error responses. Paths and schemas are collected from the
+//! handlers registered in `lib.rs`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Problem responses shared by every route (RFC 9457 bodies).
+pub mod responses {
+    use crate::error::Problem;
+    use utoipa::ToResponse;
+
+    /// The body is not valid JSON.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct BadRequest(#[allow(dead_code)] Problem);
+
+    /// No credentials, or a bad, expired or revoked token or key.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Unauthorized(#[allow(dead_code)] Problem);
+
+    /// The caller's role does not allow this.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Forbidden(#[allow(dead_code)] Problem);
+
+    /// No such record.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct NotFound(#[allow(dead_code)] Problem);
+
+    /// A unique value is already taken; `existing_id` names the record holding it.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Conflict(#[allow(dead_code)] Problem);
+
+    /// `If-Match` names a version that is no longer current.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct PreconditionFailed(#[allow(dead_code)] Problem);
+
+    /// The body is larger than 1 MiB.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct PayloadTooLarge(#[allow(dead_code)] Problem);
+
+    /// The body is not `application/json`.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct UnsupportedMediaType(#[allow(dead_code)] Problem);
+
+    /// A rule is broken; `errors` lists each field with a code and message.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Unprocessable(#[allow(dead_code)] Problem);
+
+    /// The database is unavailable or busy; retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Unavailable(#[allow(dead_code)] Problem);
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CRM API",
+        version = "1.0.0",
+        description = "A headless CRM: customers, contacts, users, API keys and the change feed.\n\n\
+            Authenticate with `Authorization: Bearer <token>`, where the token comes from \
+            `POST /api/v1/auth/login` or is an API key. Errors are `application/problem+json`.",
+        license(name = "MIT", identifier = "MIT")
+    ),
+    components(responses(
+        responses::BadRequest,
+        responses::Unauthorized,
+        responses::Forbidden,
+        responses::NotFound,
+        responses::Conflict,
+        responses::PreconditionFailed,
+        responses::PayloadTooLarge,
+        responses::UnsupportedMediaType,
+        responses::Unprocessable,
+        responses::Unavailable,
+    )),
+    tags(
+        (name = "auth", description = "Sign in"),
+        (name = "customers", description = "People and companies that buy"),
+        (name = "contacts", description = "People at a customer"),
+        (name = "events", description = "The change feed"),
+        (name = "users", description = "Who may sign in (admin)"),
+        (name = "api-keys", description = "Keys for integrations (admin)"),
+        (name = "operations", description = "Health and readiness"),
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token from /api/v1/auth/login, or an API key"))
+                    .build(),
+            ),
+        );
+    }
+}

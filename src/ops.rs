@@ -1,0 +1,91 @@
+//! Operations: health and readiness routes, and the first-start bootstrap
+//! (the token secret and the first admin).
+
+use actix_web::{get, web, HttpResponse};
+use diesel::connection::SimpleConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::{self, Role};
+use crate::config::Config;
+use crate::db::{self, Pool};
+use crate::error::{ApiError, ApiResult};
+use crate::openapi::responses as r;
+use crate::users::{self, UserInput};
+use crate::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Status)))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Status { status: "ok".into() })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Status),
+        (status = 503, response = r::Unavailable),
+    )
+)]
+#[get("/ready")]
+pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    db::run(&state.pool, |conn| {
+        conn.batch_execute("SELECT 1").map_err(|_| ApiError::Unavailable)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Status { status: "ready".into() }))
+}
+
+/// Returns the token secret, and creates the first admin when there are no
+/// users: from `CRM_ADMIN_EMAIL`/`CRM_ADMIN_PASSWORD`, or `admin@localhost`
+/// with a random password printed once.
+pub fn bootstrap(pool: &Pool, config: &Config) -> anyhow::Result<Vec<u8>> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+    let secret = match &config.jwt_secret {
+        Some(s) => s.expose().as_bytes().to_vec(),
+        None => auth::load_or_create_secret(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    if users::repo::count(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))? > 0 {
+        return Ok(secret);
+    }
+    let email = config
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| "admin@localhost".to_string());
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.expose().to_string(), false),
+        None => (auth::random_hex(12), true),
+    };
+    let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let input = UserInput {
+        email: email.clone(),
+        name: "Administrator".into(),
+        role: Role::Admin,
+        password: password.clone(),
+        active: true,
+    };
+    match db::write_tx(&mut conn, |c| users::repo::create(c, None, input, hash)) {
+        Ok(_) => {
+            if generated {
+                println!("Created the first admin: {email} with password {password}");
+                println!("(shown once; set CRM_ADMIN_EMAIL and CRM_ADMIN_PASSWORD to choose them)");
+            } else {
+                log::info!("created the first admin {email}");
+            }
+        }
+        // Another replica created it first.
+        Err(ApiError::Conflict { .. }) => {}
+        Err(e) => return Err(anyhow::anyhow!("cannot create the first admin: {e}")),
+    }
+    Ok(secret)
+}

@@ -1,0 +1,202 @@
+//! HTTP handlers for users (admin only, but `me`).
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+
+use super::repo::{self, UserListParams};
+use super::{User, UserInput, UserPatch};
+use crate::auth::{self, ActorType, Credentials, Need};
+use crate::error::{ApiError, ApiResult};
+use crate::http::idempotency::{self, Created, IdempotencyKey};
+use crate::http::{self, IfMatch, JsonBody, Query};
+use crate::openapi::responses as r;
+use crate::AppState;
+
+crate::page_type!(UserPage, User, "A page of users.");
+
+/// Create a user (admin).
+#[utoipa::path(
+    tag = "users",
+    request_body = UserInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    responses(
+        (status = 201, description = "Created", body = User, headers(
+            ("Location" = String, description = "URL of the new user"),
+            ("ETag" = String, description = "Version of the record"))),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 409, response = r::Conflict),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    credentials: Credentials,
+    key: IdempotencyKey,
+    body: JsonBody<UserInput>,
+) -> ApiResult<HttpResponse> {
+    let input = body.value.normalized()?;
+    idempotency::create(&state, credentials, Need::Admin, key, &req, &body.bytes, move |conn, actor| {
+        let hash = auth::hash_password(&input.password)?;
+        let user = repo::create(conn, Some(actor), input, hash)?;
+        Ok(Created {
+            location: format!("/api/v1/users/{}", user.id),
+            version: user.version,
+            body: user.to_json(),
+        })
+    })
+    .await
+}
+
+/// List users (admin), oldest first.
+#[utoipa::path(
+    tag = "users",
+    params(UserListParams),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<UserListParams>,
+) -> ApiResult<HttpResponse> {
+    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| repo::list(conn, &params)).await?;
+    http::json(&page)
+}
+
+/// The signed-in user (any role; not available to API keys).
+#[utoipa::path(
+    tag = "users",
+    responses(
+        (status = 200, description = "The signed-in user", body = User, headers(("ETag" = String, description = "Version of the record"))),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users/me")]
+pub async fn me(state: web::Data<AppState>, credentials: Credentials) -> ApiResult<HttpResponse> {
+    let user = auth::authorize(&state, credentials, Need::Read, |conn, actor| {
+        if actor.actor_type == ActorType::ApiKey {
+            return Err(ApiError::NotFound("an API key is not a user; sign in to have a profile".into()));
+        }
+        repo::get(conn, &actor.id)
+    })
+    .await?;
+    http::record(StatusCode::OK, &user, user.version)
+}
+
+/// Read one user (admin).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = User, headers(("ETag" = String, description = "Version of the record"))),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let user = auth::authorize(&state, credentials, Need::Admin, move |conn, _| repo::get(conn, &id)).await?;
+    http::record(StatusCode::OK, &user, user.version)
+}
+
+/// Change a user (admin): name, email, role, active, password.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+    ),
+    request_body(content = UserPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed user", body = User, headers(("ETag" = String, description = "Version of the record"))),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 409, response = r::Conflict),
+        (status = 412, response = r::PreconditionFailed),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: JsonBody<UserPatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let patch = body.value.normalized()?;
+    let user = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        let hash = patch.password.as_deref().map(auth::hash_password).transpose()?;
+        crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, patch, hash))
+    })
+    .await?;
+    http::record(StatusCode::OK, &user, user.version)
+}
+
+/// Delete a user (admin). A user who owns customers cannot be deleted (409):
+/// reassign them or deactivate the user instead.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 409, response = r::Conflict),
+        (status = 412, response = r::PreconditionFailed),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    id: web::Path<String>,
+    if_match: IfMatch,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

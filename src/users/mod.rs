@@ -1,0 +1,122 @@
+//! Users: who may sign in, with which role. Model and rules here, queries in
+//! `repo`, handlers in `api`. The password hash never leaves `repo`.
+
+pub mod api;
+pub mod repo;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::auth::Role;
+use crate::db::{self, schema::users};
+use crate::error::ApiResult;
+use crate::validation;
+
+fn default_true() -> bool {
+    true
+}
+
+/// A new user.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    /// Sign-in name; unique, stored lower-case.
+    #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    pub name: String,
+    pub role: Role,
+    /// 8 to 256 characters.
+    #[validate(length(min = 8, max = 256, code = "length"))]
+    #[schema(format = Password)]
+    pub password: String,
+    #[serde(default = "default_true")]
+    pub active: bool,
+}
+
+/// Changes to a user; every field is optional.
+#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    pub email: Option<String>,
+    #[validate(length(min = 1, max = 200, code = "length"))]
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    #[validate(length(min = 8, max = 256, code = "length"))]
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// A deactivated user cannot sign in and its tokens stop working.
+    pub active: Option<bool>,
+}
+
+impl UserInput {
+    pub fn normalized(mut self) -> ApiResult<Self> {
+        self.email = self.email.trim().to_lowercase();
+        self.name = self.name.trim().to_string();
+        self.validate().map_err(validation::to_api_error)?;
+        Ok(self)
+    }
+}
+
+impl UserPatch {
+    pub fn normalized(mut self) -> ApiResult<Self> {
+        self.email = self.email.map(|e| e.trim().to_lowercase());
+        self.name = self.name.map(|n| n.trim().to_string());
+        self.validate().map_err(validation::to_api_error)?;
+        Ok(self)
+    }
+}
+
+/// A user (never with its password or hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+    pub password_hash: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl UserRow {
+    pub fn to_user(&self) -> ApiResult<User> {
+        Ok(User {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: Role::from_db(&self.role)?,
+            active: self.active,
+            version: self.version,
+            created_at: db::to_utc(self.created_at),
+            updated_at: db::to_utc(self.updated_at),
+        })
+    }
+}
