@@ -1,0 +1,4 @@
+//! Integration tests: the real service over HTTP, on SQLite and PostgreSQL.
+
+mod common;
+mod customers;
