@@ -74,10 +74,12 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let addr = match get("CRM_ADDR") {
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| bad("CRM_ADDR", format!("`{v}` is not a host:port address such as 127.0.0.1:8080")))?,
+            Some(v) => v.trim().parse().map_err(|_| {
+                bad(
+                    "CRM_ADDR",
+                    format!("`{v}` is not a host:port address such as 127.0.0.1:8080"),
+                )
+            })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let database_url = get("DATABASE_URL").unwrap_or_else(|| "crm.db".to_string());
@@ -85,7 +87,12 @@ impl Config {
         let pool_size = match get("CRM_DB_POOL_SIZE") {
             Some(v) => match v.trim().parse::<u32>() {
                 Ok(n) if (1..=1000).contains(&n) => n,
-                _ => return Err(bad("CRM_DB_POOL_SIZE", format!("`{v}` is not a number from 1 to 1000"))),
+                _ => {
+                    return Err(bad(
+                        "CRM_DB_POOL_SIZE",
+                        format!("`{v}` is not a number from 1 to 1000"),
+                    ))
+                }
             },
             None if is_pg => 16,
             None => 8,
@@ -113,7 +120,10 @@ impl Config {
             Some(v) => {
                 let v = v.trim().to_lowercase();
                 if !validator::ValidateEmail::validate_email(&v) {
-                    return Err(bad("CRM_ADMIN_EMAIL", format!("`{v}` is not an email address")));
+                    return Err(bad(
+                        "CRM_ADMIN_EMAIL",
+                        format!("`{v}` is not an email address"),
+                    ));
                 }
                 Some(v)
             }
@@ -121,7 +131,10 @@ impl Config {
         };
         let admin_password = match get("CRM_ADMIN_PASSWORD") {
             Some(v) if v.chars().count() < 8 => {
-                return Err(bad("CRM_ADMIN_PASSWORD", "must be at least 8 characters long"))
+                return Err(bad(
+                    "CRM_ADMIN_PASSWORD",
+                    "must be at least 8 characters long",
+                ))
             }
             Some(v) => Some(Secret(v)),
             None => None,
@@ -148,7 +161,12 @@ impl Config {
         let workers = match get("CRM_WORKERS") {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=256).contains(&n) => Some(n),
-                _ => return Err(bad("CRM_WORKERS", format!("`{v}` is not a number from 1 to 256"))),
+                _ => {
+                    return Err(bad(
+                        "CRM_WORKERS",
+                        format!("`{v}` is not a number from 1 to 256"),
+                    ))
+                }
             },
             None => None,
         };

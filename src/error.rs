@@ -103,7 +103,9 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", "Malformed request"),
+            ApiError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "bad_request", "Malformed request")
+            }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
@@ -154,7 +156,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, code, title) = self.parts();
         let detail = match self {
-            ApiError::BadRequest(d) | ApiError::NotFound(d) | ApiError::Unprocessable(d) => d.clone(),
+            ApiError::BadRequest(d) | ApiError::NotFound(d) | ApiError::Unprocessable(d) => {
+                d.clone()
+            }
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => d.to_string(),
             ApiError::MethodNotAllowed => "this method is not allowed on this resource".into(),
             ApiError::Conflict { detail, .. } => detail.clone(),
@@ -172,9 +176,11 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Validation(errors) => Some(errors.clone()),
-            ApiError::Conflict { field, detail, .. } => {
-                Some(vec![FieldError::new(field.clone(), "conflict", detail.clone())])
-            }
+            ApiError::Conflict { field, detail, .. } => Some(vec![FieldError::new(
+                field.clone(),
+                "conflict",
+                detail.clone(),
+            )]),
             _ => None,
         };
         let existing_id = match self {

@@ -1,6 +1,8 @@
 //! The CRM service: configuration, storage, HTTP application and the
 //! resources. `start` builds everything the binary and the tests run.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod api_keys;
 pub mod auth;
 pub mod config;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crm::config::Config;
 
-const USAGE: &str = "usage: crm [serve | migrate | openapi | seed --customers N]";
+const USAGE: &str = "usage: crm [serve | migrate | openapi | healthcheck | seed --customers N]";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    if !matches!(command, "serve" | "migrate" | "seed") {
+    if !matches!(command, "serve" | "migrate" | "seed" | "healthcheck") {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
@@ -31,7 +31,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        "migrate" => crm::db::connect(&config.database_url, 1).map(|_| println!("migrations applied")),
+        "healthcheck" => healthcheck(&config),
+        "migrate" => {
+            crm::db::connect(&config.database_url, 1).map(|_| println!("migrations applied"))
+        }
         "seed" => match parse_seed_args(&args[1..]) {
             Some(n) => crm::seed::run(&config, n),
             None => {
@@ -67,4 +70,25 @@ fn serve(config: &Config) -> anyhow::Result<()> {
         running.server.await?;
         Ok(())
     })
+}
+
+/// Exits 0 when the running service answers `GET /ready` with 200 (for
+/// container health checks, which have no curl).
+fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut addr = config.addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    if head.ends_with(b" 200") {
+        Ok(())
+    } else {
+        anyhow::bail!("not ready: {}", String::from_utf8_lossy(&head))
+    }
 }

@@ -1,9 +1,14 @@
 //! Small building blocks shared by every resource's model.
 
 /// A closed set of values stored as text and exchanged as snake_case strings.
+///
+/// `$text` is a `tt`, not a `literal`: a `literal` fragment reaches derive
+/// macros wrapped in an invisible group, which serde reads but utoipa's
+/// `#[serde(rename)]` parser skips, so the contract would list the Rust
+/// variant names (`AtRisk`) instead of the wire values (`at_risk`).
 #[macro_export]
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         pub enum $name {
@@ -56,7 +61,10 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
                     if value.is_null() {
                         target_fields.remove(key);
                     } else {
-                        merge_patch(target_fields.entry(key.clone()).or_insert(Value::Null), value);
+                        merge_patch(
+                            target_fields.entry(key.clone()).or_insert(Value::Null),
+                            value,
+                        );
                     }
                 }
             }

@@ -71,7 +71,12 @@ pub mod responses {
             `POST /api/v1/auth/login` or is an API key. Errors are `application/problem+json`.",
         license(name = "MIT", identifier = "MIT")
     ),
-    components(responses(
+    // Schemas only a query parameter refers to are not collected from the
+    // handlers (only bodies are), so they are listed here.
+    components(schemas(
+        crate::customers::repo::CustomerSort,
+        crate::contacts::repo::ContactSort,
+    ), responses(
         responses::BadRequest,
         responses::Unauthorized,
         responses::Forbidden,
@@ -106,7 +111,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An access token from /api/v1/auth/login, or an API key"))
+                    .description(Some(
+                        "An access token from /api/v1/auth/login, or an API key",
+                    ))
                     .build(),
             ),
         );

@@ -16,13 +16,79 @@ use crate::customers::{Address, CustomerInput, CustomerKind, CustomerRow, Lifecy
 use crate::db::schema::{contacts, customers, record_tags, users};
 use crate::db::{self, DbConn};
 
-const FIRST: &[&str] = &["Ada", "Grace", "Alan", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger", "Radia", "Tim", "Hedy", "Claude", "Sophie", "Yukihiro"];
-const LAST: &[&str] = &["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson", "Allen", "Dijkstra", "Perlman", "Berners-Lee", "Lamarr", "Shannon", "Wilson", "Matsumoto"];
-const COMPANY: &[&str] = &["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell", "Cyberdyne", "Aperture", "Wonka", "Gringotts", "Oscorp", "Massive Dynamic"];
+const FIRST: &[&str] = &[
+    "Ada", "Grace", "Alan", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
+    "Radia", "Tim", "Hedy", "Claude", "Sophie", "Yukihiro",
+];
+const LAST: &[&str] = &[
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Berners-Lee",
+    "Lamarr",
+    "Shannon",
+    "Wilson",
+    "Matsumoto",
+];
+const COMPANY: &[&str] = &[
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Massive Dynamic",
+];
 const SUFFIX: &[&str] = &["GmbH", "Inc", "Ltd", "SA", "BV", "AB", "Oy", "KK"];
-const INDUSTRY: &[&str] = &["software", "retail", "manufacturing", "logistics", "finance", "health", "education", "energy"];
-const CITY: &[(&str, &str)] = &[("Berlin", "DE"), ("Paris", "FR"), ("London", "GB"), ("New York", "US"), ("Tokyo", "JP"), ("Madrid", "ES"), ("Amsterdam", "NL"), ("Stockholm", "SE"), ("Toronto", "CA"), ("Sydney", "AU")];
-const TAGS: &[&str] = &["vip", "newsletter", "partner", "trial", "enterprise", "smb", "emea", "apac"];
+const INDUSTRY: &[&str] = &[
+    "software",
+    "retail",
+    "manufacturing",
+    "logistics",
+    "finance",
+    "health",
+    "education",
+    "energy",
+];
+const CITY: &[(&str, &str)] = &[
+    ("Berlin", "DE"),
+    ("Paris", "FR"),
+    ("London", "GB"),
+    ("New York", "US"),
+    ("Tokyo", "JP"),
+    ("Madrid", "ES"),
+    ("Amsterdam", "NL"),
+    ("Stockholm", "SE"),
+    ("Toronto", "CA"),
+    ("Sydney", "AU"),
+];
+const TAGS: &[&str] = &[
+    "vip",
+    "newsletter",
+    "partner",
+    "trial",
+    "enterprise",
+    "smb",
+    "emea",
+    "apac",
+];
 
 pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     let pool = db::connect(&config.database_url, 2)?;
@@ -54,14 +120,36 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
             }
             if let Some(mut contact) = contact {
                 contact.customer_id = id.clone();
-                contact_rows.push(ContactRow::from_input(db::new_id(), &contact, 1, created, created));
+                contact_rows.push(ContactRow::from_input(
+                    db::new_id(),
+                    &contact,
+                    1,
+                    created,
+                    created,
+                ));
             }
-            customer_rows.push(CustomerRow::from_input(id, &customer, Some(created), 1, created, updated));
+            customer_rows.push(CustomerRow::from_input(
+                id,
+                &customer,
+                Some(created),
+                1,
+                created,
+                updated,
+            ));
         }
-        insert(&mut conn, &customer_rows, &contact_rows, &tag_rows, batch as usize)?;
+        insert(
+            &mut conn,
+            &customer_rows,
+            &contact_rows,
+            &tag_rows,
+            batch as usize,
+        )?;
         done += size;
         if done % 100_000 < size || done == n {
-            log::info!("seeded {done} customers in {:.1}s", started.elapsed().as_secs_f64());
+            log::info!(
+                "seeded {done} customers in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     if db::is_postgres(&conn) {
@@ -69,7 +157,10 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
         diesel::sql_query("ANALYZE contacts").execute(&mut conn)?;
         diesel::sql_query("ANALYZE record_tags").execute(&mut conn)?;
     }
-    println!("seeded {n} customers in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {n} customers in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -88,12 +179,18 @@ fn insert(
 ) -> anyhow::Result<()> {
     conn.transaction(|conn| {
         crate::on_backend!(conn, |c| {
-            diesel::insert_into(customers::table).values(customer_rows).execute(c)?;
+            diesel::insert_into(customers::table)
+                .values(customer_rows)
+                .execute(c)?;
             for part in contact_rows.chunks(chunk) {
-                diesel::insert_into(contacts::table).values(part).execute(c)?;
+                diesel::insert_into(contacts::table)
+                    .values(part)
+                    .execute(c)?;
             }
             for part in tag_rows.chunks(chunk * 4) {
-                diesel::insert_into(record_tags::table).values(part).execute(c)?;
+                diesel::insert_into(record_tags::table)
+                    .values(part)
+                    .execute(c)?;
             }
         });
         Ok::<_, diesel::result::Error>(())
@@ -101,7 +198,11 @@ fn insert(
     Ok(())
 }
 
-fn synthetic(rng: &mut impl Rng, seq: u64, owners: &[String]) -> (CustomerInput, Option<ContactInput>) {
+fn synthetic(
+    rng: &mut impl Rng,
+    seq: u64,
+    owners: &[String],
+) -> (CustomerInput, Option<ContactInput>) {
     let pick = |rng: &mut dyn rand::RngCore, list: &'static [&'static str]| -> &'static str {
         list.choose(rng).copied().unwrap_or("x")
     };
@@ -122,12 +223,24 @@ fn synthetic(rng: &mut impl Rng, seq: u64, owners: &[String]) -> (CustomerInput,
         LifecycleStage::AtRisk,
         LifecycleStage::Churned,
     ][rng.random_range(0..5)];
-    let tier = [None, Some(Tier::A), Some(Tier::B), Some(Tier::C), Some(Tier::C)][rng.random_range(0..5)];
+    let tier = [
+        None,
+        Some(Tier::A),
+        Some(Tier::B),
+        Some(Tier::C),
+        Some(Tier::C),
+    ][rng.random_range(0..5)];
     let tag_count = rng.random_range(0..3);
-    let mut tags: Vec<String> = (0..tag_count).map(|_| pick(rng, TAGS).to_string()).collect();
+    let mut tags: Vec<String> = (0..tag_count)
+        .map(|_| pick(rng, TAGS).to_string())
+        .collect();
     tags.dedup();
     let customer = CustomerInput {
-        kind: if company { CustomerKind::Company } else { CustomerKind::Person },
+        kind: if company {
+            CustomerKind::Company
+        } else {
+            CustomerKind::Person
+        },
         name,
         email: Some(format!("info@{domain}")),
         phone: Some(format!("+1 555 {:07}", seq % 10_000_000)),
@@ -148,7 +261,10 @@ fn synthetic(rng: &mut impl Rng, seq: u64, owners: &[String]) -> (CustomerInput,
         referred_by_id: None,
         owner_id: owners.choose(rng).cloned(),
         tags,
-        custom_fields: json!({"source": "seed"}).as_object().cloned().unwrap_or_default(),
+        custom_fields: json!({"source": "seed"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         external_id: Some(format!("SEED-{seq}")),
     };
     let contact = company.then(|| ContactInput {

@@ -22,7 +22,10 @@ pub fn country(code: &str) -> Result<(), ValidationError> {
     if crate::countries::is_code(code) {
         Ok(())
     } else {
-        Err(rule("invalid_country", "must be an ISO 3166-1 alpha-2 country code such as DE"))
+        Err(rule(
+            "invalid_country",
+            "must be an ISO 3166-1 alpha-2 country code such as DE",
+        ))
     }
 }
 
@@ -47,7 +50,10 @@ pub fn web_url(url: &str) -> Result<(), ValidationError> {
     if scheme_ok && url.len() <= 2048 && validator::ValidateUrl::validate_url(&url) {
         Ok(())
     } else {
-        Err(rule("invalid_url", "must be an http or https URL of at most 2048 characters"))
+        Err(rule(
+            "invalid_url",
+            "must be an http or https URL of at most 2048 characters",
+        ))
     }
 }
 
@@ -55,10 +61,9 @@ pub fn tags(tags: &[String]) -> Result<(), ValidationError> {
     if tags.len() > MAX_TAGS {
         return Err(rule("too_many", format!("at most {MAX_TAGS} tags")));
     }
-    if tags
-        .iter()
-        .any(|t| t.is_empty() || t.chars().count() > MAX_TAG_CHARS || t.chars().any(char::is_control))
-    {
+    if tags.iter().any(|t| {
+        t.is_empty() || t.chars().count() > MAX_TAG_CHARS || t.chars().any(char::is_control)
+    }) {
         return Err(rule(
             "invalid_tag",
             format!("each tag must be 1 to {MAX_TAG_CHARS} printable characters"),
@@ -78,7 +83,10 @@ pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
 
 pub fn custom_fields(fields: &Map<String, Value>) -> Result<(), ValidationError> {
     if fields.len() > MAX_CUSTOM_FIELDS {
-        return Err(rule("too_many", format!("at most {MAX_CUSTOM_FIELDS} custom fields")));
+        return Err(rule(
+            "too_many",
+            format!("at most {MAX_CUSTOM_FIELDS} custom fields"),
+        ));
     }
     if fields
         .keys()

@@ -49,7 +49,10 @@ pub async fn create_api_key(
     })
     .await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
-        .insert_header((header::LOCATION, format!("/api/v1/api-keys/{}", created.api_key.id)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/api-keys/{}", created.api_key.id),
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("application/json")
         .body(serde_json::to_string(&created)?))
@@ -74,7 +77,10 @@ pub async fn list_api_keys(
     credentials: Credentials,
     Query(params): Query<ApiKeyListParams>,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| super::list(conn, &params)).await?;
+    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
+        super::list(conn, &params)
+    })
+    .await?;
     http::json(&page)
 }
 

@@ -102,7 +102,11 @@ impl ApiKeyInput {
         self.name = self.name.trim().to_string();
         self.validate().map_err(validation::to_api_error)?;
         if self.expires_at.is_some_and(|t| t <= Utc::now()) {
-            return Err(ApiError::field("expires_at", "in_the_past", "must be in the future"));
+            return Err(ApiError::field(
+                "expires_at",
+                "in_the_past",
+                "must be in the future",
+            ));
         }
         Ok(self)
     }
@@ -123,9 +127,15 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(api_keys::table).values(&row).execute(conn)?;
+    diesel::insert_into(api_keys::table)
+        .values(&row)
+        .execute(conn)?;
     let api_key = row.to_api_key()?;
-    events::append(conn, actor, &[Change::created(RESOURCE, &row.id, api_key.to_json())])?;
+    events::append(
+        conn,
+        actor,
+        &[Change::created(RESOURCE, &row.id, api_key.to_json())],
+    )?;
     Ok(NewApiKey { api_key, key })
 }
 
@@ -136,7 +146,11 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, id: &str) -> ApiResult<()> {
         .optional()?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     diesel::delete(api_keys::table.find(id)).execute(conn)?;
-    events::append(conn, actor, &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json())])
+    events::append(
+        conn,
+        actor,
+        &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json())],
+    )
 }
 
 crate::page_type!(ApiKeyPage, ApiKey, "A page of API keys.");
@@ -163,7 +177,10 @@ pub fn list(conn: &mut DbConn, p: &ApiKeyListParams) -> ApiResult<ApiKeyPage> {
     let rows: Vec<ApiKeyRow> =
         crate::keyset!(query, api_keys::created_at, api_keys::id, false, after).load(conn)?;
     let has_more = rows.len() as i64 > limit;
-    let mut data = rows.iter().map(ApiKeyRow::to_api_key).collect::<ApiResult<Vec<_>>>()?;
+    let mut data = rows
+        .iter()
+        .map(ApiKeyRow::to_api_key)
+        .collect::<ApiResult<Vec<_>>>()?;
     data.truncate(limit as usize);
     let next_cursor = match (has_more, data.last()) {
         (true, Some(last)) => Some(pagination::encode_cursor(
@@ -173,5 +190,9 @@ pub fn list(conn: &mut DbConn, p: &ApiKeyListParams) -> ApiResult<ApiKeyPage> {
         )),
         _ => None,
     };
-    Ok(ApiKeyPage { data, next_cursor, total: None })
+    Ok(ApiKeyPage {
+        data,
+        next_cursor,
+        total: None,
+    })
 }

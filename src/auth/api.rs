@@ -48,7 +48,10 @@ pub struct TokenResponse {
     )
 )]
 #[post("/auth/login")]
-pub async fn login(state: web::Data<AppState>, body: JsonBody<LoginRequest>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    body: JsonBody<LoginRequest>,
+) -> ApiResult<HttpResponse> {
     let LoginRequest { email, password } = body.value;
     let email = email.trim().to_lowercase();
     let user = db::run(&state.pool, move |conn| {

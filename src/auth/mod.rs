@@ -141,7 +141,8 @@ pub fn load_or_create_secret(conn: &mut DbConn) -> ApiResult<Vec<u8>> {
         .find(NAME)
         .select(settings::value)
         .first(conn)?;
-    hex::decode(secret).map_err(|e| ApiError::internal(format!("stored jwt secret is corrupt: {e}")))
+    hex::decode(secret)
+        .map_err(|e| ApiError::internal(format!("stored jwt secret is corrupt: {e}")))
 }
 
 pub fn random_hex(bytes: usize) -> String {
@@ -171,7 +172,11 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
         None => (dummy.as_str(), false),
     };
     let ok = PasswordHash::new(hash)
-        .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false);
     ok && real
 }
@@ -205,7 +210,9 @@ fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized("missing Authorization: Bearer header"))?;
+        .ok_or(ApiError::Unauthorized(
+            "missing Authorization: Bearer header",
+        ))?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
@@ -214,7 +221,9 @@ fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized("expected Authorization: Bearer <token>"))?;
+        .ok_or(ApiError::Unauthorized(
+            "expected Authorization: Bearer <token>",
+        ))?;
     if token.starts_with(API_KEY_PREFIX) {
         return Ok(Credentials::ApiKey(token.to_string()));
     }

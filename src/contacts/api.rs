@@ -43,14 +43,22 @@ pub async fn create_contact(
     body: JsonBody<ContactInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.value.normalized()?;
-    idempotency::create(&state, credentials, Need::Write, key, &req, &body.bytes, move |conn, actor| {
-        let contact = repo::create(conn, actor, input)?;
-        Ok(Created {
-            location: format!("/api/v1/contacts/{}", contact.id),
-            version: contact.version,
-            body: contact.to_json(),
-        })
-    })
+    idempotency::create(
+        &state,
+        credentials,
+        Need::Write,
+        key,
+        &req,
+        &body.bytes,
+        move |conn, actor| {
+            let contact = repo::create(conn, actor, input)?;
+            Ok(Created {
+                location: format!("/api/v1/contacts/{}", contact.id),
+                version: contact.version,
+                body: contact.to_json(),
+            })
+        },
+    )
     .await
 }
 
@@ -72,7 +80,10 @@ pub async fn list_contacts(
     credentials: Credentials,
     Query(params): Query<ContactListParams>,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| repo::list(conn, &params)).await?;
+    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        repo::list(conn, &params)
+    })
+    .await?;
     http::json(&page)
 }
 
@@ -123,7 +134,10 @@ pub async fn get_contact(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let contact = auth::authorize(&state, credentials, Need::Read, move |conn, _| repo::get(conn, &id)).await?;
+    let contact = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        repo::get(conn, &id)
+    })
+    .await?;
     http::record(StatusCode::OK, &contact, contact.version)
 }
 

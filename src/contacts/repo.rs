@@ -31,7 +31,11 @@ fn check_unique_and_references(conn: &mut DbConn, id: &str, input: &ContactInput
         .count()
         .get_result(conn)?;
     if customer_exists == 0 {
-        return Err(ApiError::field("customer_id", "not_found", "no customer has this id"));
+        return Err(ApiError::field(
+            "customer_id",
+            "not_found",
+            "no customer has this id",
+        ));
     }
     if let Some(external_id) = &input.external_id {
         let existing: Option<String> = contacts::table
@@ -69,9 +73,16 @@ fn clear_other_primaries(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiR
             updated_at: now,
             ..row
         };
-        diesel::update(contacts::table.find(&after.id)).set(&after).execute(conn)?;
+        diesel::update(contacts::table.find(&after.id))
+            .set(&after)
+            .execute(conn)?;
         let after = after.into_contact();
-        changes.push(Change::updated(RESOURCE, &after.id, before.to_json(), after.to_json()));
+        changes.push(Change::updated(
+            RESOURCE,
+            &after.id,
+            before.to_json(),
+            after.to_json(),
+        ));
     }
     Ok(changes)
 }
@@ -81,7 +92,9 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ContactInput) -> ApiResul
     check_unique_and_references(conn, &id, &input)?;
     let now = db::now();
     let row = ContactRow::from_input(id.clone(), &input, 1, now, now);
-    diesel::insert_into(contacts::table).values(&row).execute(conn)?;
+    diesel::insert_into(contacts::table)
+        .values(&row)
+        .execute(conn)?;
     let mut changes = if input.is_primary {
         clear_other_primaries(conn, &input.customer_id, &id)?
     } else {
@@ -117,9 +130,13 @@ pub fn update(
         db::from_utc(current.created_at),
         db::now(),
     );
-    let updated = diesel::update(contacts::table.find(id).filter(contacts::version.eq(current.version)))
-        .set(&row)
-        .execute(conn)?;
+    let updated = diesel::update(
+        contacts::table
+            .find(id)
+            .filter(contacts::version.eq(current.version)),
+    )
+    .set(&row)
+    .execute(conn)?;
     if updated == 0 {
         return Err(ApiError::PreconditionFailed);
     }
@@ -129,7 +146,12 @@ pub fn update(
         Vec::new()
     };
     let contact = row.into_contact();
-    changes.push(Change::updated(RESOURCE, id, current.to_json(), contact.to_json()));
+    changes.push(Change::updated(
+        RESOURCE,
+        id,
+        current.to_json(),
+        contact.to_json(),
+    ));
     events::append(conn, actor, &changes)?;
     Ok(contact)
 }
@@ -138,7 +160,11 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
     let current = get(conn, id)?;
     if_match.check(current.version)?;
     diesel::delete(contacts::table.find(id)).execute(conn)?;
-    events::append(conn, actor, &[Change::deleted(RESOURCE, id, current.to_json())])
+    events::append(
+        conn,
+        actor,
+        &[Change::deleted(RESOURCE, id, current.to_json())],
+    )
 }
 
 /// Deletes a customer's contacts, returning their events for the caller to
@@ -214,7 +240,11 @@ fn filtered(p: &ContactListParams) -> ApiResult<Boxed<'static>> {
     if let Some(q) = &p.q {
         let q = q.trim().to_lowercase();
         if q.chars().count() > 200 {
-            return Err(ApiError::field("q", "too_long", "must be at most 200 characters"));
+            return Err(ApiError::field(
+                "q",
+                "too_long",
+                "must be at most 200 characters",
+            ));
         }
         if !q.is_empty() {
             query = query.filter(
@@ -266,11 +296,19 @@ pub fn list(conn: &mut DbConn, p: &ContactListParams) -> ApiResult<super::api::C
                 ContactSort::CreatedAt | ContactSort::CreatedAtDesc => last.created_at,
                 ContactSort::UpdatedAt | ContactSort::UpdatedAtDesc => last.updated_at,
             };
-            Some(pagination::encode_cursor(sort.as_str(), time_key(db::from_utc(at)), last.id.clone()))
+            Some(pagination::encode_cursor(
+                sort.as_str(),
+                time_key(db::from_utc(at)),
+                last.id.clone(),
+            ))
         }
         _ => None,
     };
-    Ok(super::api::ContactPage { data, next_cursor, total })
+    Ok(super::api::ContactPage {
+        data,
+        next_cursor,
+        total,
+    })
 }
 
 /// Contacts of one customer; 404 when the customer does not exist.

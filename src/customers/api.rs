@@ -53,9 +53,15 @@ pub async fn create_customer(
     body: JsonBody<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.value.normalized()?;
-    idempotency::create(&state, credentials, Need::Write, key, &req, &body.bytes, move |conn, actor| {
-        repo::create(conn, actor, input).map(created)
-    })
+    idempotency::create(
+        &state,
+        credentials,
+        Need::Write,
+        key,
+        &req,
+        &body.bytes,
+        move |conn, actor| repo::create(conn, actor, input).map(created),
+    )
     .await
 }
 
@@ -77,7 +83,10 @@ pub async fn list_customers(
     credentials: Credentials,
     Query(params): Query<CustomerListParams>,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| repo::list(conn, &params)).await?;
+    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        repo::list(conn, &params)
+    })
+    .await?;
     http::json(&page)
 }
 
@@ -100,7 +109,10 @@ pub async fn get_customer(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let customer = auth::authorize(&state, credentials, Need::Read, move |conn, _| repo::get(conn, &id)).await?;
+    let customer = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        repo::get(conn, &id)
+    })
+    .await?;
     http::record(StatusCode::OK, &customer, customer.version)
 }
 

@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{check_references, Customer, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier};
+use super::{
+    check_references, Customer, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier,
+};
 use crate::auth::Actor;
 use crate::db::schema::{customers, record_tags, users};
 use crate::db::{self, tags, DbConn};
@@ -72,13 +74,21 @@ fn check_unique_and_references(
     if let Some(owner_id) = &input.owner_id {
         let exists: i64 = users::table.find(owner_id).count().get_result(conn)?;
         if exists == 0 {
-            return Err(ApiError::field("owner_id", "not_found", "no user has this id"));
+            return Err(ApiError::field(
+                "owner_id",
+                "not_found",
+                "no user has this id",
+            ));
         }
     }
     if let Some(referrer) = &input.referred_by_id {
         let exists: i64 = customers::table.find(referrer).count().get_result(conn)?;
         if exists == 0 {
-            return Err(ApiError::field("referred_by_id", "not_found", "no customer has this id"));
+            return Err(ApiError::field(
+                "referred_by_id",
+                "not_found",
+                "no customer has this id",
+            ));
         }
     }
     Ok(())
@@ -89,10 +99,16 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResu
     check_unique_and_references(conn, &id, &input)?;
     let now = db::now();
     let row = CustomerRow::from_input(id.clone(), &input, Some(now), 1, now, now);
-    diesel::insert_into(customers::table).values(&row).execute(conn)?;
+    diesel::insert_into(customers::table)
+        .values(&row)
+        .execute(conn)?;
     tags::replace(conn, RESOURCE.as_str(), &id, &input.tags)?;
     let customer = row.into_customer()?;
-    events::append(conn, actor, &[Change::created(RESOURCE, &id, customer.to_json())])?;
+    events::append(
+        conn,
+        actor,
+        &[Change::created(RESOURCE, &id, customer.to_json())],
+    )?;
     Ok(customer)
 }
 
@@ -149,7 +165,12 @@ pub fn update(
     events::append(
         conn,
         actor,
-        &[Change::updated(RESOURCE, id, current.to_json(), customer.to_json())],
+        &[Change::updated(
+            RESOURCE,
+            id,
+            current.to_json(),
+            customer.to_json(),
+        )],
     )?;
     Ok(customer)
 }
@@ -177,7 +198,12 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
             .set(&after_row)
             .execute(conn)?;
         let after = after_row.into_customer()?;
-        changes.push(Change::updated(RESOURCE, &after.id, before.to_json(), after.to_json()));
+        changes.push(Change::updated(
+            RESOURCE,
+            &after.id,
+            before.to_json(),
+            after.to_json(),
+        ));
     }
 
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
@@ -268,7 +294,11 @@ fn filtered(p: &CustomerListParams) -> ApiResult<Boxed<'static>> {
     if let Some(q) = &p.q {
         let q = q.trim().to_lowercase();
         if q.chars().count() > 200 {
-            return Err(ApiError::field("q", "too_long", "must be at most 200 characters"));
+            return Err(ApiError::field(
+                "q",
+                "too_long",
+                "must be at most 200 characters",
+            ));
         }
         if !q.is_empty() {
             query = query.filter(
@@ -296,18 +326,36 @@ pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::
     let rows: Vec<CustomerRow> = match sort {
         CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
             let after = after.as_ref().map(after_time).transpose()?;
-            crate::keyset!(query, customers::created_at, customers::id, sort == CustomerSort::CreatedAtDesc, after)
-                .load(conn)?
+            crate::keyset!(
+                query,
+                customers::created_at,
+                customers::id,
+                sort == CustomerSort::CreatedAtDesc,
+                after
+            )
+            .load(conn)?
         }
         CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
             let after = after.as_ref().map(after_time).transpose()?;
-            crate::keyset!(query, customers::updated_at, customers::id, sort == CustomerSort::UpdatedAtDesc, after)
-                .load(conn)?
+            crate::keyset!(
+                query,
+                customers::updated_at,
+                customers::id,
+                sort == CustomerSort::UpdatedAtDesc,
+                after
+            )
+            .load(conn)?
         }
         CustomerSort::Name | CustomerSort::NameDesc => {
             let after = after.as_ref().map(after_text);
-            crate::keyset!(query, customers::name, customers::id, sort == CustomerSort::NameDesc, after)
-                .load(conn)?
+            crate::keyset!(
+                query,
+                customers::name,
+                customers::id,
+                sort == CustomerSort::NameDesc,
+                after
+            )
+            .load(conn)?
         }
     };
     let has_more = rows.len() as i64 > limit;
@@ -319,13 +367,25 @@ pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::
     let next_cursor = match (has_more, data.last()) {
         (true, Some(last)) => {
             let value = match sort {
-                CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => time_key(db::from_utc(last.created_at)),
-                CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => time_key(db::from_utc(last.updated_at)),
+                CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
+                    time_key(db::from_utc(last.created_at))
+                }
+                CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
+                    time_key(db::from_utc(last.updated_at))
+                }
                 CustomerSort::Name | CustomerSort::NameDesc => last.name.clone(),
             };
-            Some(pagination::encode_cursor(sort.as_str(), value, last.id.clone()))
+            Some(pagination::encode_cursor(
+                sort.as_str(),
+                value,
+                last.id.clone(),
+            ))
         }
         _ => None,
     };
-    Ok(super::api::CustomerPage { data, next_cursor, total })
+    Ok(super::api::CustomerPage {
+        data,
+        next_cursor,
+        total,
+    })
 }

@@ -102,7 +102,7 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Pool> {
     let pool = r2d2::Pool::builder()
         .max_size(pool_size)
         .min_idle(Some(pool_size.min(2)))
-        .connection_timeout(Duration::from_secs(2))
+        .connection_timeout(Duration::from_secs(1))
         .error_handler(Box::new(r2d2::LoggingErrorHandler))
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;

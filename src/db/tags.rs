@@ -7,7 +7,12 @@ use crate::db::schema::record_tags;
 use crate::db::DbConn;
 use crate::error::ApiResult;
 
-pub fn replace(conn: &mut DbConn, resource: &str, record_id: &str, tags: &[String]) -> ApiResult<()> {
+pub fn replace(
+    conn: &mut DbConn,
+    resource: &str,
+    record_id: &str,
+    tags: &[String],
+) -> ApiResult<()> {
     remove_all(conn, resource, record_id)?;
     if tags.is_empty() {
         return Ok(());
@@ -22,7 +27,9 @@ pub fn replace(conn: &mut DbConn, resource: &str, record_id: &str, tags: &[Strin
             )
         })
         .collect();
-    crate::on_backend!(conn, |c| diesel::insert_into(record_tags::table).values(&rows).execute(c))?;
+    crate::on_backend!(conn, |c| diesel::insert_into(record_tags::table)
+        .values(&rows)
+        .execute(c))?;
     Ok(())
 }
 

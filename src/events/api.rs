@@ -51,7 +51,11 @@ pub struct HistoryParams {
 
 fn after(value: Option<i64>) -> ApiResult<i64> {
     match value {
-        Some(n) if n < 0 => Err(ApiError::field("after", "out_of_range", "must be 0 or more")),
+        Some(n) if n < 0 => Err(ApiError::field(
+            "after",
+            "out_of_range",
+            "must be 0 or more",
+        )),
         other => Ok(other.unwrap_or(0)),
     }
 }
@@ -72,7 +76,12 @@ pub async fn page(
             .into_iter()
             .filter(|r| !r.admin_only() || actor.role == Role::Admin)
             .collect();
-        let filter = EventFilter { after, limit, resources, record_id };
+        let filter = EventFilter {
+            after,
+            limit,
+            resources,
+            record_id,
+        };
         super::list(conn, &filter)
     })
     .await?;
@@ -80,7 +89,11 @@ pub async fn page(
     let has_more = data.len() as i64 > limit;
     data.truncate(limit as usize);
     let next_after = data.last().map(|e| e.seq).unwrap_or(after);
-    http::json(&EventPage { data, next_after, has_more })
+    http::json(&EventPage {
+        data,
+        next_after,
+        has_more,
+    })
 }
 
 /// The change feed: every create, update and delete in commit order.
@@ -114,5 +127,13 @@ pub async fn feed(
             ResourceKind::ApiKeys,
         ],
     };
-    page(&state, credentials, resources, None, params.after, params.limit).await
+    page(
+        &state,
+        credentials,
+        resources,
+        None,
+        params.after,
+        params.limit,
+    )
+    .await
 }

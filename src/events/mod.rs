@@ -60,13 +60,28 @@ pub struct Change {
 
 impl Change {
     pub fn created(resource: ResourceKind, id: &str, after: Value) -> Self {
-        Change { resource, record_id: id.to_string(), before: None, after: Some(after) }
+        Change {
+            resource,
+            record_id: id.to_string(),
+            before: None,
+            after: Some(after),
+        }
     }
     pub fn updated(resource: ResourceKind, id: &str, before: Value, after: Value) -> Self {
-        Change { resource, record_id: id.to_string(), before: Some(before), after: Some(after) }
+        Change {
+            resource,
+            record_id: id.to_string(),
+            before: Some(before),
+            after: Some(after),
+        }
     }
     pub fn deleted(resource: ResourceKind, id: &str, before: Value) -> Self {
-        Change { resource, record_id: id.to_string(), before: Some(before), after: None }
+        Change {
+            resource,
+            record_id: id.to_string(),
+            before: Some(before),
+            after: None,
+        }
     }
 }
 
@@ -92,7 +107,10 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
     let old = before.and_then(Value::as_object).unwrap_or(&empty);
     let new = after.and_then(Value::as_object).unwrap_or(&empty);
     let mut changes = Map::new();
-    for key in old.keys().chain(new.keys().filter(|k| !old.contains_key(*k))) {
+    for key in old
+        .keys()
+        .chain(new.keys().filter(|k| !old.contains_key(*k)))
+    {
         if BOOKKEEPING.contains(&key.as_str()) {
             continue;
         }
@@ -137,7 +155,9 @@ pub fn append(conn: &mut DbConn, actor: &Actor, changes: &[Change]) -> ApiResult
             }
         })
         .collect();
-    crate::on_backend!(conn, |c| diesel::insert_into(events::table).values(&rows).execute(c))?;
+    crate::on_backend!(conn, |c| diesel::insert_into(events::table)
+        .values(&rows)
+        .execute(c))?;
     Ok(())
 }
 
@@ -153,9 +173,9 @@ pub struct EventActor {
 /// Old and new value of one changed field.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldChange {
-    #[schema(value_type = Object, nullable)]
+    /// The value before the change (any JSON value; null if there was none).
     pub old: Value,
-    #[schema(value_type = Object, nullable)]
+    /// The value after the change (any JSON value; null if cleared).
     pub new: Value,
 }
 

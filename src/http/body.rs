@@ -50,7 +50,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let mut buf = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
                 if buf.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::PayloadTooLarge);
                 }
@@ -113,17 +114,33 @@ fn describe(path: &str, message: &str, root: &str) -> FieldError {
     };
     if message.starts_with("unknown field") {
         // The path already ends with the unknown field's name.
-        FieldError::new(at_path(), "unknown_field", "this field is not accepted here")
+        FieldError::new(
+            at_path(),
+            "unknown_field",
+            "this field is not accepted here",
+        )
     } else if message.starts_with("missing field") {
-        FieldError::new(format!("{prefix}{}", quoted()), "required", "this field is required")
+        FieldError::new(
+            format!("{prefix}{}", quoted()),
+            "required",
+            "this field is required",
+        )
     } else if message.starts_with("invalid type") {
         let expected = message.rsplit("expected ").next().unwrap_or("another type");
         FieldError::new(at_path(), "invalid_type", format!("expected {expected}"))
     } else if message.starts_with("unknown variant") {
-        let allowed = message.split("expected ").nth(1).unwrap_or("a listed value").replace('`', "");
+        let allowed = message
+            .split("expected ")
+            .nth(1)
+            .unwrap_or("a listed value")
+            .replace('`', "");
         FieldError::new(at_path(), "invalid_value", format!("must be {allowed}"))
     } else if message.starts_with("duplicate field") {
-        FieldError::new(format!("{prefix}{}", quoted()), "duplicate_field", "this field is given more than once")
+        FieldError::new(
+            format!("{prefix}{}", quoted()),
+            "duplicate_field",
+            "this field is given more than once",
+        )
     } else {
         FieldError::new(at_path(), "invalid_value", message.to_string())
     }

@@ -159,7 +159,12 @@ where
     Ok(res.body(answer.body))
 }
 
-fn replay(conn: &mut DbConn, actor: &Actor, key: &str, fingerprint: &str) -> ApiResult<Option<Answer>> {
+fn replay(
+    conn: &mut DbConn,
+    actor: &Actor,
+    key: &str,
+    fingerprint: &str,
+) -> ApiResult<Option<Answer>> {
     let cutoff = db::now() - Duration::hours(RETENTION_HOURS);
     let stored: Option<(String, Option<String>, String)> = ik::table
         .find((&actor.id, key))

@@ -23,7 +23,11 @@ pub fn etag(version: i64) -> String {
 }
 
 /// A single record with its `ETag`.
-pub fn record<T: Serialize>(status: StatusCode, value: &T, version: i64) -> ApiResult<HttpResponse> {
+pub fn record<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    version: i64,
+) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::build(status)
         .insert_header((header::ETAG, etag(version)))
         .content_type("application/json")
@@ -47,9 +51,9 @@ impl IfMatch {
             None => Ok(()),
             Some(tags) => {
                 let current = etag(version);
-                let matches = tags.iter().any(|t| {
-                    t == "*" || t.strip_prefix("W/").unwrap_or(t) == current
-                });
+                let matches = tags
+                    .iter()
+                    .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == current);
                 if matches {
                     Ok(())
                 } else {

@@ -46,12 +46,21 @@ pub async fn middleware(
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(error) = res.response().error() {
         if status.is_server_error() {
-            log::error!("request_id={id} {method} {path} {} {elapsed_ms:.1}ms error={error}", status.as_u16());
+            log::error!(
+                "request_id={id} {method} {path} {} {elapsed_ms:.1}ms error={error}",
+                status.as_u16()
+            );
         } else {
-            log::info!("request_id={id} {method} {path} {} {elapsed_ms:.1}ms problem={error}", status.as_u16());
+            log::info!(
+                "request_id={id} {method} {path} {} {elapsed_ms:.1}ms problem={error}",
+                status.as_u16()
+            );
         }
     } else {
-        log::info!("request_id={id} {method} {path} {} {elapsed_ms:.1}ms", status.as_u16());
+        log::info!(
+            "request_id={id} {method} {path} {} {elapsed_ms:.1}ms",
+            status.as_u16()
+        );
     }
     Ok(res)
 }

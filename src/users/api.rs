@@ -43,15 +43,23 @@ pub async fn create_user(
     body: JsonBody<UserInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.value.normalized()?;
-    idempotency::create(&state, credentials, Need::Admin, key, &req, &body.bytes, move |conn, actor| {
-        let hash = auth::hash_password(&input.password)?;
-        let user = repo::create(conn, Some(actor), input, hash)?;
-        Ok(Created {
-            location: format!("/api/v1/users/{}", user.id),
-            version: user.version,
-            body: user.to_json(),
-        })
-    })
+    idempotency::create(
+        &state,
+        credentials,
+        Need::Admin,
+        key,
+        &req,
+        &body.bytes,
+        move |conn, actor| {
+            let hash = auth::hash_password(&input.password)?;
+            let user = repo::create(conn, Some(actor), input, hash)?;
+            Ok(Created {
+                location: format!("/api/v1/users/{}", user.id),
+                version: user.version,
+                body: user.to_json(),
+            })
+        },
+    )
     .await
 }
 
@@ -74,7 +82,10 @@ pub async fn list_users(
     credentials: Credentials,
     Query(params): Query<UserListParams>,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| repo::list(conn, &params)).await?;
+    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
+        repo::list(conn, &params)
+    })
+    .await?;
     http::json(&page)
 }
 
@@ -93,7 +104,9 @@ pub async fn list_users(
 pub async fn me(state: web::Data<AppState>, credentials: Credentials) -> ApiResult<HttpResponse> {
     let user = auth::authorize(&state, credentials, Need::Read, |conn, actor| {
         if actor.actor_type == ActorType::ApiKey {
-            return Err(ApiError::NotFound("an API key is not a user; sign in to have a profile".into()));
+            return Err(ApiError::NotFound(
+                "an API key is not a user; sign in to have a profile".into(),
+            ));
         }
         repo::get(conn, &actor.id)
     })
@@ -121,7 +134,10 @@ pub async fn get_user(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let user = auth::authorize(&state, credentials, Need::Admin, move |conn, _| repo::get(conn, &id)).await?;
+    let user = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
+        repo::get(conn, &id)
+    })
+    .await?;
     http::record(StatusCode::OK, &user, user.version)
 }
 
@@ -159,8 +175,14 @@ pub async fn update_user(
     let id = id.into_inner();
     let patch = body.value.normalized()?;
     let user = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
-        let hash = patch.password.as_deref().map(auth::hash_password).transpose()?;
-        crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, patch, hash))
+        let hash = patch
+            .password
+            .as_deref()
+            .map(auth::hash_password)
+            .transpose()?;
+        crate::db::write_tx(conn, |c| {
+            repo::update(c, actor, &id, &if_match, patch, hash)
+        })
     })
     .await?;
     http::record(StatusCode::OK, &user, user.version)

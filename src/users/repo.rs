@@ -47,7 +47,12 @@ fn check_email_free(conn: &mut DbConn, email: &str, id: &str) -> ApiResult<()> {
 
 /// Inserts a user whose password is already hashed (hashing is slow and
 /// happens before the transaction).
-pub fn create(conn: &mut DbConn, actor: Option<&Actor>, input: UserInput, password_hash: String) -> ApiResult<User> {
+pub fn create(
+    conn: &mut DbConn,
+    actor: Option<&Actor>,
+    input: UserInput,
+    password_hash: String,
+) -> ApiResult<User> {
     let id = db::new_id();
     check_email_free(conn, &input.email, &id)?;
     let now = db::now();
@@ -62,10 +67,20 @@ pub fn create(conn: &mut DbConn, actor: Option<&Actor>, input: UserInput, passwo
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(users::table).values(&row).execute(conn)?;
+    diesel::insert_into(users::table)
+        .values(&row)
+        .execute(conn)?;
     let user = row.to_user()?;
-    let system = Actor { actor_type: auth::ActorType::User, id: id.clone(), role: Role::Admin };
-    events::append(conn, actor.unwrap_or(&system), &[Change::created(RESOURCE, &id, user.to_json())])?;
+    let system = Actor {
+        actor_type: auth::ActorType::User,
+        id: id.clone(),
+        role: Role::Admin,
+    };
+    events::append(
+        conn,
+        actor.unwrap_or(&system),
+        &[Change::created(RESOURCE, &id, user.to_json())],
+    )?;
     Ok(user)
 }
 
@@ -81,10 +96,18 @@ pub fn update(
     if_match.check(current.version)?;
     if actor.id == id {
         if patch.role.is_some_and(|r| r != Role::Admin) {
-            return Err(ApiError::field("role", "self_lockout", "you cannot remove your own admin role"));
+            return Err(ApiError::field(
+                "role",
+                "self_lockout",
+                "you cannot remove your own admin role",
+            ));
         }
         if patch.active == Some(false) {
-            return Err(ApiError::field("active", "self_lockout", "you cannot deactivate yourself"));
+            return Err(ApiError::field(
+                "active",
+                "self_lockout",
+                "you cannot deactivate yourself",
+            ));
         }
     }
     if let Some(email) = &patch.email {
@@ -116,9 +139,13 @@ pub fn update(
     }
     next.version += 1;
     next.updated_at = db::now();
-    let updated = diesel::update(users::table.find(id).filter(users::version.eq(current.version)))
-        .set(&next)
-        .execute(conn)?;
+    let updated = diesel::update(
+        users::table
+            .find(id)
+            .filter(users::version.eq(current.version)),
+    )
+    .set(&next)
+    .execute(conn)?;
     if updated == 0 {
         return Err(ApiError::PreconditionFailed);
     }
@@ -126,7 +153,12 @@ pub fn update(
     events::append(
         conn,
         actor,
-        &[Change::updated(RESOURCE, id, current.to_user()?.to_json(), user.to_json())],
+        &[Change::updated(
+            RESOURCE,
+            id,
+            current.to_user()?.to_json(),
+            user.to_json(),
+        )],
     )?;
     Ok(user)
 }
@@ -143,13 +175,19 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
         .get_result(conn)?;
     if owned > 0 {
         return Err(ApiError::Conflict {
-            detail: format!("the user owns {owned} customers; reassign them or deactivate the user"),
+            detail: format!(
+                "the user owns {owned} customers; reassign them or deactivate the user"
+            ),
             field: "id".into(),
             existing_id: None,
         });
     }
     diesel::delete(users::table.find(id)).execute(conn)?;
-    events::append(conn, actor, &[Change::deleted(RESOURCE, id, current.to_user()?.to_json())])
+    events::append(
+        conn,
+        actor,
+        &[Change::deleted(RESOURCE, id, current.to_user()?.to_json())],
+    )
 }
 
 /// The user with this email and its password hash, for sign-in.
@@ -191,10 +229,19 @@ pub fn list(conn: &mut DbConn, p: &UserListParams) -> ApiResult<super::api::User
     if let Some(active) = p.active {
         query = query.filter(users::active.eq(active));
     }
-    let rows: Vec<UserRow> = crate::keyset!(query.limit(limit + 1), users::created_at, users::id, false, after)
-        .load(conn)?;
+    let rows: Vec<UserRow> = crate::keyset!(
+        query.limit(limit + 1),
+        users::created_at,
+        users::id,
+        false,
+        after
+    )
+    .load(conn)?;
     let has_more = rows.len() as i64 > limit;
-    let mut data = rows.iter().map(UserRow::to_user).collect::<ApiResult<Vec<_>>>()?;
+    let mut data = rows
+        .iter()
+        .map(UserRow::to_user)
+        .collect::<ApiResult<Vec<_>>>()?;
     data.truncate(limit as usize);
     let next_cursor = match (has_more, data.last()) {
         (true, Some(last)) => Some(pagination::encode_cursor(
@@ -204,5 +251,9 @@ pub fn list(conn: &mut DbConn, p: &UserListParams) -> ApiResult<super::api::User
         )),
         _ => None,
     };
-    Ok(super::api::UserPage { data, next_cursor, total: None })
+    Ok(super::api::UserPage {
+        data,
+        next_cursor,
+        total: None,
+    })
 }

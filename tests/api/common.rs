@@ -31,8 +31,9 @@ impl Drop for Database {
     fn drop(&mut self) {
         if let Database::Postgres { admin_url, name } = self {
             if let Ok(mut conn) = PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn);
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
             }
         }
     }
@@ -72,23 +73,42 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): status {} body {:?}", self.status, self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): status {} body {:?}",
+                self.status, self.body
+            )
+        })
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self
     }
     /// Asserts a problem+json answer with this status; returns the problem.
     #[track_caller]
     pub fn problem(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.body
+        );
         let p = self.json();
         assert_eq!(p["status"], json!(status));
         assert!(p["title"].is_string() && p["detail"].is_string() && p["type"].is_string());
@@ -100,7 +120,11 @@ impl Resp {
 pub fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -136,7 +160,12 @@ impl TestApp {
             }
             _ => format!("{}/{name}", admin_url.trim_end_matches('/')),
         };
-        Some(Self::spawn(url, Database::Postgres { admin_url, name }, "postgres", extra))
+        Some(Self::spawn(
+            url,
+            Database::Postgres { admin_url, name },
+            "postgres",
+            extra,
+        ))
     }
 
     pub fn sqlite_with(extra: &[(&str, &str)]) -> TestApp {
@@ -145,7 +174,12 @@ impl TestApp {
         Self::spawn(url, Database::Sqlite(dir), "sqlite", extra)
     }
 
-    fn spawn(url: String, database: Database, backend: &'static str, extra: &[(&str, &str)]) -> TestApp {
+    fn spawn(
+        url: String,
+        database: Database,
+        backend: &'static str,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
         let mut env: HashMap<String, String> = [
             ("CRM_ADDR", "127.0.0.1:0"),
             ("CRM_ADMIN_EMAIL", ADMIN_EMAIL),
@@ -161,7 +195,8 @@ impl TestApp {
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
-        let config = crm::config::Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+        let config =
+            crm::config::Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -208,14 +243,18 @@ impl TestApp {
         if let Some(t) = token {
             builder = builder.header("Authorization", format!("Bearer {t}"));
         }
-        let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let has_content_type = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         if body.is_some() && !has_content_type {
             builder = builder.header("Content-Type", "application/json");
         }
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        let request = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).expect("request");
+        let request = builder
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .expect("request");
         let mut res = self.agent.run(request).expect("HTTP request failed");
         let status = res.status().as_u16();
         let headers = res
@@ -224,17 +263,41 @@ impl TestApp {
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
         let body = res.body_mut().read_to_string().unwrap_or_default();
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The PostgreSQL database this app runs on (`None` on SQLite).
+    pub fn postgres_database(&self) -> Option<&str> {
+        match &self._database {
+            Database::Postgres { name, .. } => Some(name),
+            Database::Sqlite(_) => None,
+        }
     }
 
     pub fn get(&self, path: &str, token: &str) -> Resp {
         self.request("GET", path, Some(token), &[], None)
     }
     pub fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.request("POST", path, Some(token), &[], Some(body.to_string().as_bytes()))
+        self.request(
+            "POST",
+            path,
+            Some(token),
+            &[],
+            Some(body.to_string().as_bytes()),
+        )
     }
     pub fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.request("PATCH", path, Some(token), &[], Some(body.to_string().as_bytes()))
+        self.request(
+            "PATCH",
+            path,
+            Some(token),
+            &[],
+            Some(body.to_string().as_bytes()),
+        )
     }
     pub fn delete(&self, path: &str, token: &str) -> Resp {
         self.request("DELETE", path, Some(token), &[], None)
@@ -247,10 +310,17 @@ impl TestApp {
                 "/api/v1/auth/login",
                 None,
                 &[],
-                Some(json!({"email": email, "password": password}).to_string().as_bytes()),
+                Some(
+                    json!({"email": email, "password": password})
+                        .to_string()
+                        .as_bytes(),
+                ),
             )
             .expect(200);
-        res.json()["access_token"].as_str().expect("token").to_string()
+        res.json()["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
     }
 
     /// Creates a user with `role` and returns a token for it.
@@ -273,7 +343,9 @@ impl TestApp {
                 d.insert(k.clone(), v.clone());
             }
         }
-        self.post("/api/v1/customers", &self.admin_token, &doc).expect(201).json()
+        self.post("/api/v1/customers", &self.admin_token, &doc)
+            .expect(201)
+            .json()
     }
 }
 

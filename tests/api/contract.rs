@@ -26,7 +26,10 @@ fn committed_contract_matches_the_code() {
 #[test]
 fn served_contract_is_the_committed_one() {
     let app = TestApp::sqlite();
-    let served = app.request("GET", "/api/openapi.json", None, &[], None).expect(200).json();
+    let served = app
+        .request("GET", "/api/openapi.json", None, &[], None)
+        .expect(200)
+        .json();
     assert_eq!(served, serde_json::to_value(crm::openapi()).unwrap());
     assert_eq!(served["openapi"], "3.1.0");
     // Every operation but the public ones requires the bearer scheme.
@@ -34,7 +37,14 @@ fn served_contract_is_the_committed_one() {
         for (method, op) in item.as_object().unwrap() {
             let public = path == "/api/v1/auth/login" || path == "/health" || path == "/ready";
             assert_eq!(op.get("security").is_some(), !public, "{method} {path}");
-            assert!(op["responses"].as_object().unwrap().keys().any(|k| k.starts_with('2')), "{method} {path}");
+            assert!(
+                op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .any(|k| k.starts_with('2')),
+                "{method} {path}"
+            );
         }
     }
 }

@@ -38,7 +38,10 @@ fn create_read_normalizes_and_sets_etag(app: &TestApp) {
         .expect(201);
     let c = res.json();
     let id = c["id"].as_str().unwrap();
-    assert_eq!(res.header("location"), Some(format!("/api/v1/customers/{id}").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/api/v1/customers/{id}").as_str())
+    );
     assert_eq!(res.header("etag"), Some("\"1\""));
     assert_eq!(c["name"], "Acme GmbH");
     assert_eq!(c["email"], "billing@acme.example");
@@ -48,11 +51,14 @@ fn create_read_normalizes_and_sets_etag(app: &TestApp) {
     assert_eq!(c["version"], 1);
     assert!(c["consent_updated_at"].is_string());
 
-    let got = app.get(&format!("/api/v1/customers/{id}"), &app.admin_token).expect(200);
+    let got = app
+        .get(&format!("/api/v1/customers/{id}"), &app.admin_token)
+        .expect(200);
     assert_eq!(got.header("etag"), Some("\"1\""));
     assert_eq!(got.json(), c, "read back exactly what create answered");
 
-    app.get("/api/v1/customers/does-not-exist", &app.admin_token).problem(404);
+    app.get("/api/v1/customers/does-not-exist", &app.admin_token)
+        .problem(404);
 }
 
 fn create_rejects_invalid_input_naming_fields(app: &TestApp) {
@@ -63,44 +69,116 @@ fn create_rejects_invalid_input_naming_fields(app: &TestApp) {
         (json!({"kind": "robot", "name": "x"}), "kind"),
         (json!({"kind": "company", "name": 5}), "name"),
         (json!({"kind": "company", "name": "x".repeat(201)}), "name"),
-        (json!({"kind": "company", "name": "x", "email": "not-an-email"}), "email"),
-        (json!({"kind": "company", "name": "x", "phone": "call me"}), "phone"),
-        (json!({"kind": "company", "name": "x", "website": "ftp://x.example"}), "website"),
-        (json!({"kind": "company", "name": "x", "address": {"country": "XX"}}), "address.country"),
-        (json!({"kind": "company", "name": "x", "address": {"planet": "Mars"}}), "address.planet"),
+        (
+            json!({"kind": "company", "name": "x", "email": "not-an-email"}),
+            "email",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "phone": "call me"}),
+            "phone",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "website": "ftp://x.example"}),
+            "website",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "address": {"country": "XX"}}),
+            "address.country",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "address": {"planet": "Mars"}}),
+            "address.planet",
+        ),
         (json!({"kind": "company", "name": "x", "tier": "z"}), "tier"),
-        (json!({"kind": "company", "name": "x", "lifecycle_stage": "dead"}), "lifecycle_stage"),
-        (json!({"kind": "company", "name": "x", "tags": ["ok", ""]}), "tags"),
-        (json!({"kind": "company", "name": "x", "tags": "vip"}), "tags"),
-        (json!({"kind": "company", "name": "x", "custom_fields": []}), "custom_fields"),
-        (json!({"kind": "company", "name": "x", "owner_id": "nobody"}), "owner_id"),
-        (json!({"kind": "company", "name": "x", "referred_by_id": "nobody"}), "referred_by_id"),
-        (json!({"kind": "company", "name": "x", "id": "chosen"}), "id"),
-        (json!({"kind": "company", "name": "x", "version": 3}), "version"),
-        (json!({"kind": "company", "name": "x", "email_opt_in": "yes"}), "email_opt_in"),
+        (
+            json!({"kind": "company", "name": "x", "lifecycle_stage": "dead"}),
+            "lifecycle_stage",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "tags": ["ok", ""]}),
+            "tags",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "tags": "vip"}),
+            "tags",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "custom_fields": []}),
+            "custom_fields",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "owner_id": "nobody"}),
+            "owner_id",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "referred_by_id": "nobody"}),
+            "referred_by_id",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "id": "chosen"}),
+            "id",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "version": 3}),
+            "version",
+        ),
+        (
+            json!({"kind": "company", "name": "x", "email_opt_in": "yes"}),
+            "email_opt_in",
+        ),
     ];
     for (body, field) in cases {
-        let p = app.post("/api/v1/customers", &app.admin_token, &body).problem(422);
-        assert!(fields(&p).contains(&field.to_string()), "{body} should name {field}: {p}");
+        let p = app
+            .post("/api/v1/customers", &app.admin_token, &body)
+            .problem(422);
+        assert!(
+            fields(&p).contains(&field.to_string()),
+            "{body} should name {field}: {p}"
+        );
     }
-    let list = app.get("/api/v1/customers?include_total=true", &app.admin_token).expect(200).json();
+    let list = app
+        .get("/api/v1/customers?include_total=true", &app.admin_token)
+        .expect(200)
+        .json();
     assert_eq!(list["total"], 0, "invalid requests changed nothing");
 }
 
 fn malformed_bodies_get_documented_errors(app: &TestApp) {
     let t = Some(app.admin_token.as_str());
-    let p = app.request("POST", "/api/v1/customers", t, &[], Some(b"{\"kind\": ")).problem(400);
+    let p = app
+        .request("POST", "/api/v1/customers", t, &[], Some(b"{\"kind\": "))
+        .problem(400);
     assert!(p["detail"].as_str().unwrap().contains("JSON"));
-    app.request("POST", "/api/v1/customers", t, &[], Some(b"[1,2]")).problem(422);
-    app.request("POST", "/api/v1/customers", t, &[("Content-Type", "text/plain")], Some(b"{}"))
-        .problem(415);
-    app.request("POST", "/api/v1/customers", t, &[("Content-Type", "application/x-www-form-urlencoded")], Some(b"a=b"))
-        .problem(415);
-    let huge = format!("{{\"kind\":\"company\",\"name\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    app.request("POST", "/api/v1/customers", t, &[], Some(huge.as_bytes())).problem(413);
+    app.request("POST", "/api/v1/customers", t, &[], Some(b"[1,2]"))
+        .problem(422);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        t,
+        &[("Content-Type", "text/plain")],
+        Some(b"{}"),
+    )
+    .problem(415);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        t,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"a=b"),
+    )
+    .problem(415);
+    let huge = format!(
+        "{{\"kind\":\"company\",\"name\":\"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    app.request("POST", "/api/v1/customers", t, &[], Some(huge.as_bytes()))
+        .problem(413);
     // Script and SQL fragments are just text: stored and returned as sent.
     let c = app.customer(json!({"name": "<script>alert(1)</script>'; DROP TABLE customers; --"}));
-    assert_eq!(c["name"], "<script>alert(1)</script>'; DROP TABLE customers; --");
+    assert_eq!(
+        c["name"],
+        "<script>alert(1)</script>'; DROP TABLE customers; --"
+    );
     let c = app.customer(json!({"name": "Ünïcödé 🚀 株式会社"}));
     assert_eq!(c["name"], "Ünïcödé 🚀 株式会社");
     app.get("/api/v1/customers", &app.admin_token).expect(200);
@@ -109,17 +187,29 @@ fn malformed_bodies_get_documented_errors(app: &TestApp) {
 fn unique_values_conflict_naming_existing_record(app: &TestApp) {
     let first = app.customer(json!({"email": "dup@example.com", "external_id": "E-1"}));
     let p = app
-        .post("/api/v1/customers", &app.admin_token, &json!({"kind": "person", "name": "B", "email": "DUP@example.com"}))
+        .post(
+            "/api/v1/customers",
+            &app.admin_token,
+            &json!({"kind": "person", "name": "B", "email": "DUP@example.com"}),
+        )
         .problem(409);
     assert_eq!(p["existing_id"], first["id"]);
     assert_eq!(fields(&p), vec!["email"]);
     let p = app
-        .post("/api/v1/customers", &app.admin_token, &json!({"kind": "person", "name": "B", "external_id": "E-1"}))
+        .post(
+            "/api/v1/customers",
+            &app.admin_token,
+            &json!({"kind": "person", "name": "B", "external_id": "E-1"}),
+        )
         .problem(409);
     assert_eq!(p["existing_id"], first["id"]);
     let second = app.customer(json!({"name": "Other"}));
     let p = app
-        .patch(&format!("/api/v1/customers/{}", second["id"].as_str().unwrap()), &app.admin_token, &json!({"email": "dup@example.com"}))
+        .patch(
+            &format!("/api/v1/customers/{}", second["id"].as_str().unwrap()),
+            &app.admin_token,
+            &json!({"email": "dup@example.com"}),
+        )
         .problem(409);
     assert_eq!(p["existing_id"], first["id"]);
 }
@@ -132,23 +222,39 @@ fn patch_is_a_json_merge_patch(app: &TestApp) {
     }));
     let url = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
     let res = app
-        .patch(&url, &app.admin_token, &json!({"phone": null, "address": {"city": "Lyon", "line1": null}, "tier": "b"}))
+        .patch(
+            &url,
+            &app.admin_token,
+            &json!({"phone": null, "address": {"city": "Lyon", "line1": null}, "tier": "b"}),
+        )
         .expect(200);
     assert_eq!(res.header("etag"), Some("\"2\""));
     let u = res.json();
     assert_eq!(u["phone"], Value::Null);
     assert_eq!(u["email"], "a@example.com", "fields not sent are kept");
-    assert_eq!(u["address"], json!({"line1": null, "line2": null, "city": "Lyon", "region": null, "postal_code": null, "country": "FR"}));
+    assert_eq!(
+        u["address"],
+        json!({"line1": null, "line2": null, "city": "Lyon", "region": null, "postal_code": null, "country": "FR"})
+    );
     assert_eq!(u["tier"], "b");
     assert_eq!(u["version"], 2);
     assert_eq!(u["created_at"], c["created_at"]);
-    assert_eq!(u["consent_updated_at"], c["consent_updated_at"], "consent did not change");
+    assert_eq!(
+        u["consent_updated_at"], c["consent_updated_at"],
+        "consent did not change"
+    );
 
     // A patch that changes nothing keeps the version.
-    let same = app.patch(&url, &app.admin_token, &json!({"tier": "b"})).expect(200).json();
+    let same = app
+        .patch(&url, &app.admin_token, &json!({"tier": "b"}))
+        .expect(200)
+        .json();
     assert_eq!(same["version"], 2);
 
-    let consent = app.patch(&url, &app.admin_token, &json!({"sms_opt_in": true})).expect(200).json();
+    let consent = app
+        .patch(&url, &app.admin_token, &json!({"sms_opt_in": true}))
+        .expect(200)
+        .json();
     assert_ne!(consent["consent_updated_at"], c["consent_updated_at"]);
 
     // Required fields cannot be cleared; unknown and read-only fields are refused.
@@ -164,11 +270,22 @@ fn patch_is_a_json_merge_patch(app: &TestApp) {
         let p = app.patch(&url, &app.admin_token, &body).problem(422);
         assert!(fields(&p).contains(&field.to_string()), "{body}: {p}");
     }
-    app.request("PATCH", &url, Some(&app.admin_token), &[("Content-Type", "application/merge-patch+json")], Some(b"{\"name\":\"Merged\"}"))
-        .expect(200);
+    app.request(
+        "PATCH",
+        &url,
+        Some(&app.admin_token),
+        &[("Content-Type", "application/merge-patch+json")],
+        Some(b"{\"name\":\"Merged\"}"),
+    )
+    .expect(200);
     let now = app.get(&url, &app.admin_token).expect(200).json();
     assert_eq!(now["name"], "Merged");
-    app.patch("/api/v1/customers/unknown", &app.admin_token, &json!({"name": "x"})).problem(404);
+    app.patch(
+        "/api/v1/customers/unknown",
+        &app.admin_token,
+        &json!({"name": "x"}),
+    )
+    .problem(404);
 }
 
 fn if_match_guards_updates_and_deletes(app: &TestApp) {
@@ -176,14 +293,33 @@ fn if_match_guards_updates_and_deletes(app: &TestApp) {
     let url = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
     let t = Some(app.admin_token.as_str());
     let body = json!({"name": "v2"}).to_string();
-    app.request("PATCH", &url, t, &[("If-Match", "\"1\"")], Some(body.as_bytes())).expect(200);
+    app.request(
+        "PATCH",
+        &url,
+        t,
+        &[("If-Match", "\"1\"")],
+        Some(body.as_bytes()),
+    )
+    .expect(200);
     let p = app
-        .request("PATCH", &url, t, &[("If-Match", "\"1\"")], Some(json!({"name": "stale"}).to_string().as_bytes()))
+        .request(
+            "PATCH",
+            &url,
+            t,
+            &[("If-Match", "\"1\"")],
+            Some(json!({"name": "stale"}).to_string().as_bytes()),
+        )
         .problem(412);
     assert!(p["detail"].as_str().unwrap().contains("If-Match"));
-    app.request("DELETE", &url, t, &[("If-Match", "\"1\"")], None).problem(412);
-    assert_eq!(app.get(&url, &app.admin_token).json()["name"], "v2", "stale writes changed nothing");
-    app.request("DELETE", &url, t, &[("If-Match", "\"2\"")], None).expect(204);
+    app.request("DELETE", &url, t, &[("If-Match", "\"1\"")], None)
+        .problem(412);
+    assert_eq!(
+        app.get(&url, &app.admin_token).json()["name"],
+        "v2",
+        "stale writes changed nothing"
+    );
+    app.request("DELETE", &url, t, &[("If-Match", "\"2\"")], None)
+        .expect(204);
     app.get(&url, &app.admin_token).problem(404);
 }
 
@@ -192,26 +328,45 @@ fn delete_removes_contacts_and_logs_events(app: &TestApp) {
     let id = c["id"].as_str().unwrap();
     let referred = app.customer(json!({"name": "Referred", "referred_by_id": id}));
     let contact = app
-        .post("/api/v1/contacts", &app.admin_token, &json!({"customer_id": id, "first_name": "Ada"}))
+        .post(
+            "/api/v1/contacts",
+            &app.admin_token,
+            &json!({"customer_id": id, "first_name": "Ada"}),
+        )
         .expect(201)
         .json();
-    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token).expect(204);
-    app.get(&format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap()), &app.admin_token).problem(404);
-    let r = app.get(&format!("/api/v1/customers/{}", referred["id"].as_str().unwrap()), &app.admin_token).json();
+    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token)
+        .expect(204);
+    app.get(
+        &format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap()),
+        &app.admin_token,
+    )
+    .problem(404);
+    let r = app
+        .get(
+            &format!("/api/v1/customers/{}", referred["id"].as_str().unwrap()),
+            &app.admin_token,
+        )
+        .json();
     assert_eq!(r["referred_by_id"], Value::Null);
     assert_eq!(r["version"], 2);
 
-    let feed = app.get("/api/v1/events?resource=contacts", &app.admin_token).json();
+    let feed = app
+        .get("/api/v1/events?resource=contacts", &app.admin_token)
+        .json();
     let last = feed["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "deleted");
     assert_eq!(last["record_id"], contact["id"]);
     assert_eq!(last["data"], Value::Null);
-    let feed = app.get("/api/v1/events?resource=customers", &app.admin_token).json();
+    let feed = app
+        .get("/api/v1/events?resource=customers", &app.admin_token)
+        .json();
     let last = feed["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "deleted");
     assert_eq!(last["record_id"], c["id"]);
     assert_eq!(last["changes"]["name"], json!({"old": "Acme", "new": null}));
-    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token).problem(404);
+    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token)
+        .problem(404);
 }
 
 fn collect_pages(app: &TestApp, query: &str) -> Vec<Value> {
@@ -234,16 +389,28 @@ fn collect_pages(app: &TestApp, query: &str) -> Vec<Value> {
 }
 
 fn list_pages_without_skips_or_repeats(app: &TestApp) {
-    let names = ["delta", "alpha", "charlie", "bravo", "alpha", "echo", "alpha"];
+    let names = [
+        "delta", "alpha", "charlie", "bravo", "alpha", "echo", "alpha",
+    ];
     for i in 0..21 {
         app.customer(json!({"name": format!("{} {}", names[i % names.len()], i / 7)}));
     }
-    for sort in ["created_at", "-created_at", "name", "-name", "updated_at", "-updated_at"] {
+    for sort in [
+        "created_at",
+        "-created_at",
+        "name",
+        "-name",
+        "updated_at",
+        "-updated_at",
+    ] {
         let all = collect_pages(app, &format!("limit=4&sort={sort}"));
         let mut ids: Vec<&str> = all.iter().map(|c| c["id"].as_str().unwrap()).collect();
         assert_eq!(ids.len(), 21, "sort {sort}");
         let key = sort.trim_start_matches('-');
-        let values: Vec<String> = all.iter().map(|c| c[key].as_str().unwrap().to_string()).collect();
+        let values: Vec<String> = all
+            .iter()
+            .map(|c| c[key].as_str().unwrap().to_string())
+            .collect();
         let mut sorted = values.clone();
         sorted.sort();
         if sort.starts_with('-') {
@@ -255,15 +422,26 @@ fn list_pages_without_skips_or_repeats(app: &TestApp) {
         assert_eq!(ids.len(), 21, "no repeats with sort {sort}");
     }
     // Records created while paging do not disturb the pages already read.
-    let first = app.get("/api/v1/customers?limit=5&sort=created_at", &app.admin_token).json();
+    let first = app
+        .get(
+            "/api/v1/customers?limit=5&sort=created_at",
+            &app.admin_token,
+        )
+        .json();
     app.customer(json!({"name": "late"}));
     let cursor = first["next_cursor"].as_str().unwrap();
     let rest = app
-        .get(&format!("/api/v1/customers?limit=500&sort=created_at&cursor={cursor}"), &app.admin_token)
+        .get(
+            &format!("/api/v1/customers?limit=500&sort=created_at&cursor={cursor}"),
+            &app.admin_token,
+        )
         .json();
     assert_eq!(rest["data"].as_array().unwrap().len(), 17);
     let default = app.get("/api/v1/customers", &app.admin_token).json();
-    assert_eq!(default["data"][0]["name"], "late", "newest first by default");
+    assert_eq!(
+        default["data"][0]["name"], "late",
+        "newest first by default"
+    );
     assert!(default.get("total").is_none());
 }
 
@@ -271,12 +449,25 @@ fn list_filters_and_search(app: &TestApp) {
     let owner = app.post("/api/v1/users", &app.admin_token, &json!({"email": "owner@test.local", "name": "O", "role": "agent", "password": "password-123"})).expect(201).json();
     let a = app.customer(json!({"name": "Alpha Foods", "kind": "company", "tier": "a", "lifecycle_stage": "active",
         "tags": ["vip"], "address": {"country": "DE"}, "owner_id": owner["id"], "email": "sales@alpha.example"}));
-    let b = app.customer(json!({"name": "Bob Person", "kind": "person", "tier": "b", "phone": "+1 555 0100_9"
-        .replace('_', ""), "address": {"country": "US"}}));
+    let b = app.customer(
+        json!({"name": "Bob Person", "kind": "person", "tier": "b", "phone": "+1 555 0100_9"
+        .replace('_', ""), "address": {"country": "US"}}),
+    );
     let c = app.customer(json!({"name": "100% Real_Deal", "kind": "company", "lifecycle_stage": "churned", "tags": ["vip", "old"]}));
     let ids = |q: &str| -> Vec<String> {
-        let page = app.get(&format!("/api/v1/customers?sort=name&{q}"), &app.admin_token).expect(200).json();
-        page["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+        let page = app
+            .get(
+                &format!("/api/v1/customers?sort=name&{q}"),
+                &app.admin_token,
+            )
+            .expect(200)
+            .json();
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
     };
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
     assert_eq!(ids("kind=person"), vec![id(&b)]);
@@ -286,7 +477,10 @@ fn list_filters_and_search(app: &TestApp) {
     assert_eq!(ids("tag=vip"), vec![id(&c), id(&a)]);
     assert_eq!(ids("tag=old"), vec![id(&c)]);
     assert_eq!(ids("country=de"), vec![id(&a)]);
-    assert_eq!(ids(&format!("owner_id={}", owner["id"].as_str().unwrap())), vec![id(&a)]);
+    assert_eq!(
+        ids(&format!("owner_id={}", owner["id"].as_str().unwrap())),
+        vec![id(&a)]
+    );
     assert_eq!(ids("q=ALPHA"), vec![id(&a)]);
     assert_eq!(ids("q=sales%40alpha"), vec![id(&a)]);
     assert_eq!(ids("q=555"), vec![id(&b)]);
@@ -300,7 +494,12 @@ fn list_filters_and_search(app: &TestApp) {
     let far = "2999-01-01T00:00:00Z";
     assert_eq!(ids(&format!("updated_since={far}")).len(), 0);
     assert_eq!(ids("updated_since=2000-01-01T00:00:00Z").len(), 3);
-    let page = app.get("/api/v1/customers?tag=vip&include_total=true&limit=1", &app.admin_token).json();
+    let page = app
+        .get(
+            "/api/v1/customers?tag=vip&include_total=true&limit=1",
+            &app.admin_token,
+        )
+        .json();
     assert_eq!(page["total"], 2);
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     assert!(page["next_cursor"].is_string());
@@ -319,51 +518,106 @@ fn list_rejects_bad_parameters(app: &TestApp) {
         ("include_total=maybe", "include_total"),
         ("colour=red", "colour"),
     ] {
-        let p = app.get(&format!("/api/v1/customers?{query}"), &app.admin_token).problem(422);
+        let p = app
+            .get(&format!("/api/v1/customers?{query}"), &app.admin_token)
+            .problem(422);
         assert!(fields(&p).contains(&field.to_string()), "{query}: {p}");
     }
     for _ in 0..3 {
         app.customer(json!({}));
     }
-    let page = app.get("/api/v1/customers?limit=1&sort=name", &app.admin_token).json();
+    let page = app
+        .get("/api/v1/customers?limit=1&sort=name", &app.admin_token)
+        .json();
     let cursor = page["next_cursor"].as_str().unwrap();
     let p = app
-        .get(&format!("/api/v1/customers?limit=1&sort=created_at&cursor={cursor}"), &app.admin_token)
+        .get(
+            &format!("/api/v1/customers?limit=1&sort=created_at&cursor={cursor}"),
+            &app.admin_token,
+        )
         .problem(422);
-    assert_eq!(fields(&p), vec!["cursor"], "a cursor only works with its own sort");
+    assert_eq!(
+        fields(&p),
+        vec!["cursor"],
+        "a cursor only works with its own sort"
+    );
 }
 
 fn idempotency_key_replays_and_refuses_other_bodies(app: &TestApp) {
     let t = Some(app.admin_token.as_str());
     let body = json!({"kind": "company", "name": "Once"}).to_string();
     let first = app
-        .request("POST", "/api/v1/customers", t, &[("Idempotency-Key", "abc-1")], Some(body.as_bytes()))
+        .request(
+            "POST",
+            "/api/v1/customers",
+            t,
+            &[("Idempotency-Key", "abc-1")],
+            Some(body.as_bytes()),
+        )
         .expect(201);
     let again = app
-        .request("POST", "/api/v1/customers", t, &[("Idempotency-Key", "abc-1")], Some(body.as_bytes()))
+        .request(
+            "POST",
+            "/api/v1/customers",
+            t,
+            &[("Idempotency-Key", "abc-1")],
+            Some(body.as_bytes()),
+        )
         .expect(201);
     assert_eq!(first.json(), again.json());
     assert_eq!(first.header("location"), again.header("location"));
     assert_eq!(again.header("etag"), Some("\"1\""));
     let other = json!({"kind": "company", "name": "Twice"}).to_string();
-    app.request("POST", "/api/v1/customers", t, &[("Idempotency-Key", "abc-1")], Some(other.as_bytes()))
-        .problem(422);
-    let list = app.get("/api/v1/customers?include_total=true", &app.admin_token).json();
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        t,
+        &[("Idempotency-Key", "abc-1")],
+        Some(other.as_bytes()),
+    )
+    .problem(422);
+    let list = app
+        .get("/api/v1/customers?include_total=true", &app.admin_token)
+        .json();
     assert_eq!(list["total"], 1, "one customer however often it was sent");
     // A failed request stores nothing: the key can be used again.
     let bad = json!({"kind": "company", "name": "Dup", "external_id": "X"}).to_string();
     app.customer(json!({"external_id": "X"}));
-    app.request("POST", "/api/v1/customers", t, &[("Idempotency-Key", "abc-2")], Some(bad.as_bytes()))
-        .problem(409);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        t,
+        &[("Idempotency-Key", "abc-2")],
+        Some(bad.as_bytes()),
+    )
+    .problem(409);
     let fixed = json!({"kind": "company", "name": "Dup", "external_id": "Y"}).to_string();
-    app.request("POST", "/api/v1/customers", t, &[("Idempotency-Key", "abc-2")], Some(fixed.as_bytes()))
-        .expect(201);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        t,
+        &[("Idempotency-Key", "abc-2")],
+        Some(fixed.as_bytes()),
+    )
+    .expect(201);
     // Keys belong to their caller.
     let agent = app.token_for("agent");
-    app.request("POST", "/api/v1/customers", Some(&agent), &[("Idempotency-Key", "abc-1")], Some(body.as_bytes()))
-        .expect(201);
-    app.request("POST", "/api/v1/customers", t, &[("Idempotency-Key", "")], Some(body.as_bytes()))
-        .problem(422);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        Some(&agent),
+        &[("Idempotency-Key", "abc-1")],
+        Some(body.as_bytes()),
+    )
+    .expect(201);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        t,
+        &[("Idempotency-Key", "")],
+        Some(body.as_bytes()),
+    )
+    .problem(422);
 }
 
 fn roles_are_enforced(app: &TestApp) {
@@ -381,38 +635,77 @@ fn roles_are_enforced(app: &TestApp) {
     app.delete(&url, &viewer).problem(403);
 
     app.post("/api/v1/customers", &agent, &body).expect(201);
-    app.patch(&url, &agent, &json!({"name": "by agent"})).expect(200);
+    app.patch(&url, &agent, &json!({"name": "by agent"}))
+        .expect(200);
     app.delete(&url, &agent).problem(403);
 
     app.delete(&url, &manager).expect(204);
 
-    app.request("GET", "/api/v1/customers", None, &[], None).problem(401);
-    app.request("GET", &url, Some("not-a-token"), &[], None).problem(401);
-    app.request("GET", &url, None, &[("Authorization", "Basic YTpi")], None).problem(401);
+    app.request("GET", "/api/v1/customers", None, &[], None)
+        .problem(401);
+    app.request("GET", &url, Some("not-a-token"), &[], None)
+        .problem(401);
+    app.request("GET", &url, None, &[("Authorization", "Basic YTpi")], None)
+        .problem(401);
 }
 
 fn history_is_the_audit_trail(app: &TestApp) {
     let agent = app.token_for("agent");
-    let c = app.post("/api/v1/customers", &agent, &json!({"kind": "company", "name": "H"})).expect(201).json();
+    let c = app
+        .post(
+            "/api/v1/customers",
+            &agent,
+            &json!({"kind": "company", "name": "H"}),
+        )
+        .expect(201)
+        .json();
     let id = c["id"].as_str().unwrap();
-    app.patch(&format!("/api/v1/customers/{id}"), &agent, &json!({"name": "H2", "tags": ["a"]})).expect(200);
-    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token).expect(204);
-    let h = app.get(&format!("/api/v1/customers/{id}/history"), &app.admin_token).expect(200).json();
+    app.patch(
+        &format!("/api/v1/customers/{id}"),
+        &agent,
+        &json!({"name": "H2", "tags": ["a"]}),
+    )
+    .expect(200);
+    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token)
+        .expect(204);
+    let h = app
+        .get(&format!("/api/v1/customers/{id}/history"), &app.admin_token)
+        .expect(200)
+        .json();
     let events = h["data"].as_array().unwrap();
-    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["created", "updated", "deleted"]);
     assert_eq!(events[0]["actor"]["type"], "user");
-    assert_eq!(events[1]["changes"]["name"], json!({"old": "H", "new": "H2"}));
-    assert_eq!(events[1]["changes"]["tags"], json!({"old": [], "new": ["a"]}));
+    assert_eq!(
+        events[1]["changes"]["name"],
+        json!({"old": "H", "new": "H2"})
+    );
+    assert_eq!(
+        events[1]["changes"]["tags"],
+        json!({"old": [], "new": ["a"]})
+    );
     assert!(events[1]["changes"].get("version").is_none());
     assert_eq!(events[1]["data"]["name"], "H2");
     assert_eq!(events[2]["data"], Value::Null);
     assert_ne!(events[2]["actor"]["id"], events[0]["actor"]["id"]);
     assert_eq!(h["has_more"], false);
     assert_eq!(h["next_after"], events[2]["seq"]);
-    let page = app.get(&format!("/api/v1/customers/{id}/history?limit=1"), &app.admin_token).json();
+    let page = app
+        .get(
+            &format!("/api/v1/customers/{id}/history?limit=1"),
+            &app.admin_token,
+        )
+        .json();
     assert_eq!(page["has_more"], true);
     let next = page["next_after"].as_i64().unwrap();
-    let page2 = app.get(&format!("/api/v1/customers/{id}/history?limit=1&after={next}"), &app.admin_token).json();
+    let page2 = app
+        .get(
+            &format!("/api/v1/customers/{id}/history?limit=1&after={next}"),
+            &app.admin_token,
+        )
+        .json();
     assert_eq!(page2["data"][0]["action"], "updated");
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real service over HTTP, on SQLite and PostgreSQL.
 
 mod common;
-mod customers;
 mod contract;
+mod customers;
+mod resilience;
