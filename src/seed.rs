@@ -91,108 +91,115 @@ const TAGS: &[&str] = &[
 ];
 
 pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
-    let pool = db::connect(&config.database_url, 2)?;
+    const THREADS: u64 = 2;
+    let pool = db::connect(&config.database_url, THREADS as u32)?;
     let mut conn = pool.get()?;
     let owners: Vec<String> = users::table.select(users::id).load(&mut conn)?;
     // Continue numbering after earlier seeds, so unique values stay unique.
     let offset = customers::table.count().get_result::<i64>(&mut conn)? as u64;
-    let batch = if db::is_postgres(&conn) { 2000 } else { 1000 };
+    let postgres = db::is_postgres(&conn);
+    drop(conn);
     let started = Instant::now();
-    let mut rng = rand::rng();
-    let mut done = 0u64;
-    while done < n {
-        let size = batch.min(n - done);
-        let mut customer_rows = Vec::with_capacity(size as usize);
-        let mut contact_rows = Vec::new();
-        let mut tag_rows = Vec::new();
-        for i in 0..size {
-            let seq = offset + done + i;
-            let (customer, contact) = synthetic(&mut rng, seq, &owners);
-            let created = db::now() - Duration::seconds(rng.random_range(0..3 * 365 * 86_400));
-            let updated = created + Duration::seconds(rng.random_range(0..86_400));
-            let id = db::new_id();
-            for tag in &customer.tags {
-                tag_rows.push((
-                    record_tags::resource.eq("customers"),
-                    record_tags::tag.eq(tag.clone()),
-                    record_tags::record_id.eq(id.clone()),
-                ));
-            }
-            if let Some(mut contact) = contact {
-                contact.customer_id = id.clone();
-                contact_rows.push(ContactRow::from_input(
-                    db::new_id(),
-                    &contact,
-                    1,
-                    created,
-                    created,
-                ));
-            }
-            customer_rows.push(CustomerRow::from_input(
-                id,
-                &customer,
-                Some(created),
-                1,
-                created,
-                updated,
-            ));
-        }
-        insert(
-            &mut conn,
-            &customer_rows,
-            &contact_rows,
-            &tag_rows,
-            batch as usize,
-        )?;
-        done += size;
-        if done % 100_000 < size || done == n {
-            log::info!(
-                "seeded {done} customers in {:.1}s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    if db::is_postgres(&conn) {
+    // PostgreSQL loads in parallel; SQLite has one writer anyway.
+    let threads = if postgres { THREADS } else { 1 };
+    let share = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (pool, owners) = (&pool, &owners);
+                let first = offset + t * share;
+                let count = share.min(n.saturating_sub(t * share));
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let mut conn = pool.get()?;
+                    load(&mut conn, first, count, owners, started)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().map_err(|_| anyhow::anyhow!("seed thread panicked"))?)
+    })?;
+    let mut conn = pool.get()?;
+    if postgres {
         diesel::sql_query("ANALYZE customers").execute(&mut conn)?;
         diesel::sql_query("ANALYZE contacts").execute(&mut conn)?;
         diesel::sql_query("ANALYZE record_tags").execute(&mut conn)?;
     }
-    println!(
-        "seeded {n} customers in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("seeded {n} customers in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-type TagRow = (
-    diesel::dsl::Eq<record_tags::resource, &'static str>,
-    diesel::dsl::Eq<record_tags::tag, String>,
-    diesel::dsl::Eq<record_tags::record_id, String>,
-);
+/// Inserts `count` customers numbered from `first`, in batches.
+fn load(conn: &mut DbConn, first: u64, count: u64, owners: &[String], started: Instant) -> anyhow::Result<()> {
+    let batch = if db::is_postgres(conn) { 5000 } else { 1000 };
+    let mut rng = rand::rng();
+    let mut done = 0u64;
+    while done < count {
+        let size = batch.min(count - done);
+        let mut customer_rows = Vec::with_capacity(size as usize);
+        let mut contact_rows = Vec::new();
+        let mut tag_rows = Vec::new();
+        for i in 0..size {
+            let seq = first + done + i;
+            let (customer, contact) = synthetic(&mut rng, seq, owners);
+            let created = db::now() - Duration::seconds(rng.random_range(0..3 * 365 * 86_400));
+            let updated = created + Duration::seconds(rng.random_range(0..86_400));
+            let id = db::new_id();
+            for tag in &customer.tags {
+                tag_rows.push(TagRow {
+                    resource: "customers",
+                    tag: tag.clone(),
+                    record_id: id.clone(),
+                });
+            }
+            if let Some(mut contact) = contact {
+                contact.customer_id = id.clone();
+                contact_rows.push(ContactRow::from_input(db::new_id(), &contact, 1, created, created));
+            }
+            customer_rows.push(CustomerRow::from_input(id, &customer, Some(created), 1, created, updated));
+        }
+        insert(conn, customer_rows, contact_rows, tag_rows)?;
+        done += size;
+        if done % 100_000 < size {
+            log::info!("{done} customers from #{first} in {:.1}s", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
+}
 
+#[derive(Insertable)]
+#[diesel(table_name = record_tags, treat_none_as_default_value = false)]
+struct TagRow {
+    resource: &'static str,
+    tag: String,
+    record_id: String,
+}
+
+/// One batch in one transaction: COPY on PostgreSQL, multi-row INSERTs
+/// (within SQLite's bound-parameter limit) on SQLite.
 fn insert(
     conn: &mut DbConn,
-    customer_rows: &[CustomerRow],
-    contact_rows: &[ContactRow],
-    tag_rows: &[TagRow],
-    chunk: usize,
+    customer_rows: Vec<CustomerRow>,
+    contact_rows: Vec<ContactRow>,
+    tag_rows: Vec<TagRow>,
 ) -> anyhow::Result<()> {
     conn.transaction(|conn| {
-        crate::on_backend!(conn, |c| {
-            diesel::insert_into(customers::table)
-                .values(customer_rows)
-                .execute(c)?;
-            for part in contact_rows.chunks(chunk) {
-                diesel::insert_into(contacts::table)
-                    .values(part)
-                    .execute(c)?;
+        match conn {
+            DbConn::Postgresql(c) => {
+                diesel::copy_from(customers::table).from_insertable(&customer_rows).execute(c)?;
+                diesel::copy_from(contacts::table).from_insertable(&contact_rows).execute(c)?;
+                diesel::copy_from(record_tags::table).from_insertable(&tag_rows).execute(c)?;
             }
-            for part in tag_rows.chunks(chunk * 4) {
-                diesel::insert_into(record_tags::table)
-                    .values(part)
-                    .execute(c)?;
+            DbConn::Sqlite(c) => {
+                diesel::insert_into(customers::table).values(&customer_rows).execute(c)?;
+                for part in contact_rows.chunks(1000) {
+                    diesel::insert_into(contacts::table).values(part).execute(c)?;
+                }
+                for part in tag_rows.chunks(4000) {
+                    diesel::insert_into(record_tags::table).values(part).execute(c)?;
+                }
             }
-        });
+        }
         Ok::<_, diesel::result::Error>(())
     })?;
     Ok(())

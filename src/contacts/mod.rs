@@ -127,7 +127,7 @@ impl Contact {
 
 /// One row of `contacts`, column for column.
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = contacts, treat_none_as_null = true)]
+#[diesel(table_name = contacts, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ContactRow {
     pub id: String,
     pub customer_id: String,
