@@ -143,6 +143,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             .configure(api_routes)
             .into_app()
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
+            .route("/docs", web::get().to(ops::docs_redirect))
             .default_service(web::to(http::routes::fallback))
     })
     .shutdown_timeout(10)

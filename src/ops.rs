@@ -49,6 +49,13 @@ pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     }))
 }
 
+/// `/docs` -> `/docs/`, where the interactive documentation lives.
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
 /// Returns the token secret, and creates the first admin when there are no
 /// users: from `CRM_ADMIN_EMAIL`/`CRM_ADMIN_PASSWORD`, or `admin@localhost`
 /// with a random password printed once.

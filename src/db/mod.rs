@@ -99,28 +99,54 @@ impl ManageConnection for ConnectionManager {
 pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Pool> {
     let manager = ConnectionManager::new(url);
     let backend = manager.backend;
-    let pool = r2d2::Pool::builder()
+    // One direct attempt first, for one clear line when the database is unreachable.
+    let mut conn = manager.connect().map_err(|e| {
+        anyhow::anyhow!("cannot connect to the database named by DATABASE_URL: {}", one_line(&e))
+    })?;
+    migrate(&mut conn, backend)?;
+    drop(conn);
+    r2d2::Pool::builder()
         .max_size(pool_size)
         .min_idle(Some(pool_size.min(2)))
         .connection_timeout(Duration::from_secs(1))
-        .error_handler(Box::new(r2d2::LoggingErrorHandler))
+        .error_handler(Box::new(OneLineErrors))
         .build(manager)
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
-    migrate(&mut conn, backend)?;
-    Ok(pool)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database named by DATABASE_URL: {}", one_line(&e)))
 }
 
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Logs pool errors (such as a database that went away) as single lines.
+#[derive(Debug)]
+struct OneLineErrors;
+
+impl r2d2::HandleError<r2d2::Error> for OneLineErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        log::warn!("database connection failed: {}", one_line(&error));
+    }
+}
+
+/// Applies pending migrations. On PostgreSQL a session advisory lock makes
+/// replicas that start together migrate one after the other.
 pub fn migrate(conn: &mut DbConn, backend: Backend) -> anyhow::Result<()> {
+    const MIGRATION_LOCK_KEY: i64 = 0x00C0_FFEE_0E5E_0002;
     let migrations = match backend {
         Backend::Postgres => POSTGRES_MIGRATIONS,
         Backend::Sqlite => SQLITE_MIGRATIONS,
     };
-    conn.run_pending_migrations(migrations)
-        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
-    Ok(())
+    if backend == Backend::Postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+    }
+    let result = conn
+        .run_pending_migrations(migrations)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"));
+    if backend == Backend::Postgres {
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+    }
+    result
 }
 
 /// Runs database work on the blocking thread pool with a pooled connection.
