@@ -76,6 +76,8 @@ pub mod responses {
     components(schemas(
         crate::customers::repo::CustomerSort,
         crate::contacts::repo::ContactSort,
+        crate::error::Problem,
+        crate::error::FieldError,
     ), responses(
         responses::BadRequest,
         responses::Unauthorized,

@@ -93,12 +93,13 @@ const TAGS: &[&str] = &[
 pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     const THREADS: u64 = 2;
     let pool = db::connect(&config.database_url, THREADS as u32)?;
-    let mut conn = pool.get()?;
-    let owners: Vec<String> = users::table.select(users::id).load(&mut conn)?;
+    let mut pooled = pool.get()?;
+    let conn: &mut DbConn = &mut pooled;
+    let owners: Vec<String> = users::table.select(users::id).load(conn)?;
     // Continue numbering after earlier seeds, so unique values stay unique.
-    let offset = customers::table.count().get_result::<i64>(&mut conn)? as u64;
-    let postgres = db::is_postgres(&conn);
-    drop(conn);
+    let offset = customers::table.count().get_result::<i64>(conn)? as u64;
+    let postgres = db::is_postgres(conn);
+    drop(pooled);
     let started = Instant::now();
     // PostgreSQL loads in parallel; SQLite has one writer anyway.
     let threads = if postgres { THREADS } else { 1 };
@@ -115,22 +116,33 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| anyhow::anyhow!("seed thread panicked"))?)
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("seed thread panicked"))?
+        })
     })?;
-    let mut conn = pool.get()?;
+    let mut pooled = pool.get()?;
+    let conn: &mut DbConn = &mut pooled;
     if postgres {
-        diesel::sql_query("ANALYZE customers").execute(&mut conn)?;
-        diesel::sql_query("ANALYZE contacts").execute(&mut conn)?;
-        diesel::sql_query("ANALYZE record_tags").execute(&mut conn)?;
+        for table in ["customers", "contacts", "record_tags"] {
+            diesel::sql_query(format!("ANALYZE {table}")).execute(conn)?;
+        }
     }
-    println!("seeded {n} customers in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {n} customers in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// Inserts `count` customers numbered from `first`, in batches.
-fn load(conn: &mut DbConn, first: u64, count: u64, owners: &[String], started: Instant) -> anyhow::Result<()> {
+fn load(
+    conn: &mut DbConn,
+    first: u64,
+    count: u64,
+    owners: &[String],
+    started: Instant,
+) -> anyhow::Result<()> {
     let batch = if db::is_postgres(conn) { 5000 } else { 1000 };
     let mut rng = rand::rng();
     let mut done = 0u64;
@@ -154,14 +166,30 @@ fn load(conn: &mut DbConn, first: u64, count: u64, owners: &[String], started: I
             }
             if let Some(mut contact) = contact {
                 contact.customer_id = id.clone();
-                contact_rows.push(ContactRow::from_input(db::new_id(), &contact, 1, created, created));
+                contact_rows.push(ContactRow::from_input(
+                    db::new_id(),
+                    &contact,
+                    1,
+                    created,
+                    created,
+                ));
             }
-            customer_rows.push(CustomerRow::from_input(id, &customer, Some(created), 1, created, updated));
+            customer_rows.push(CustomerRow::from_input(
+                id,
+                &customer,
+                Some(created),
+                1,
+                created,
+                updated,
+            ));
         }
         insert(conn, customer_rows, contact_rows, tag_rows)?;
         done += size;
         if done % 100_000 < size {
-            log::info!("{done} customers from #{first} in {:.1}s", started.elapsed().as_secs_f64());
+            log::info!(
+                "{done} customers from #{first} in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
@@ -186,17 +214,29 @@ fn insert(
     conn.transaction(|conn| {
         match conn {
             DbConn::Postgresql(c) => {
-                diesel::copy_from(customers::table).from_insertable(&customer_rows).execute(c)?;
-                diesel::copy_from(contacts::table).from_insertable(&contact_rows).execute(c)?;
-                diesel::copy_from(record_tags::table).from_insertable(&tag_rows).execute(c)?;
+                diesel::copy_from(customers::table)
+                    .from_insertable(&customer_rows)
+                    .execute(c)?;
+                diesel::copy_from(contacts::table)
+                    .from_insertable(&contact_rows)
+                    .execute(c)?;
+                diesel::copy_from(record_tags::table)
+                    .from_insertable(&tag_rows)
+                    .execute(c)?;
             }
             DbConn::Sqlite(c) => {
-                diesel::insert_into(customers::table).values(&customer_rows).execute(c)?;
+                diesel::insert_into(customers::table)
+                    .values(&customer_rows)
+                    .execute(c)?;
                 for part in contact_rows.chunks(1000) {
-                    diesel::insert_into(contacts::table).values(part).execute(c)?;
+                    diesel::insert_into(contacts::table)
+                        .values(part)
+                        .execute(c)?;
                 }
                 for part in tag_rows.chunks(4000) {
-                    diesel::insert_into(record_tags::table).values(part).execute(c)?;
+                    diesel::insert_into(record_tags::table)
+                        .values(part)
+                        .execute(c)?;
                 }
             }
         }

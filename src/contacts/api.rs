@@ -18,7 +18,7 @@ crate::page_type!(ContactPage, Contact, "A page of contacts.");
 #[utoipa::path(
     tag = "contacts",
     request_body = ContactInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes the request safe to retry: the same key and body return the stored answer")),
     responses(
         (status = 201, description = "Created", body = Contact, headers(
             ("Location" = String, description = "URL of the new contact"),
@@ -146,7 +146,7 @@ pub async fn get_contact(
     tag = "contacts",
     params(
         ("id" = String, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
     ),
     request_body(content = ContactPatch, content_type = "application/merge-patch+json"),
     responses(
@@ -186,7 +186,7 @@ pub async fn update_contact(
     tag = "contacts",
     params(
         ("id" = String, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
     ),
     responses(
         (status = 204, description = "Deleted"),

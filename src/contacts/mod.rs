@@ -55,7 +55,9 @@ pub struct ContactInput {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // parsed to check types and names; the merge uses the document
 pub struct ContactPatch {
+    #[schema(nullable = false)]
     pub customer_id: Option<String>,
+    #[schema(nullable = false)]
     pub first_name: Option<String>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub last_name: Option<Option<String>>,
@@ -65,6 +67,7 @@ pub struct ContactPatch {
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub title: Option<Option<String>>,
+    #[schema(nullable = false)]
     pub is_primary: Option<bool>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub external_id: Option<Option<String>>,

@@ -28,7 +28,7 @@ fn created(customer: Customer) -> Created {
 #[utoipa::path(
     tag = "customers",
     request_body = CustomerInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes the request safe to retry: the same key and body return the stored answer")),
     responses(
         (status = 201, description = "Created", body = Customer, headers(
             ("Location" = String, description = "URL of the new customer"),
@@ -121,7 +121,7 @@ pub async fn get_customer(
     tag = "customers",
     params(
         ("id" = String, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
     ),
     request_body(content = CustomerPatch, content_type = "application/merge-patch+json"),
     responses(
@@ -161,7 +161,7 @@ pub async fn update_customer(
     tag = "customers",
     params(
         ("id" = String, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
     ),
     responses(
         (status = 204, description = "Deleted"),

@@ -163,7 +163,9 @@ pub struct CustomerInput {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // parsed to check types and names; the merge uses the document
 pub struct CustomerPatch {
+    #[schema(nullable = false)]
     pub kind: Option<CustomerKind>,
+    #[schema(nullable = false)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub email: Option<Option<String>>,
@@ -175,10 +177,13 @@ pub struct CustomerPatch {
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub address: Option<Option<AddressPatch>>,
+    #[schema(nullable = false)]
     pub lifecycle_stage: Option<LifecycleStage>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub tier: Option<Option<Tier>>,
+    #[schema(nullable = false)]
     pub email_opt_in: Option<bool>,
+    #[schema(nullable = false)]
     pub sms_opt_in: Option<bool>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub referred_by_id: Option<Option<String>>,

@@ -62,11 +62,50 @@ impl ConnectionManager {
     }
 }
 
+/// A pooled connection that remembers a connection-level failure, so the
+/// pool drops it instead of testing every connection on checkout (which would
+/// cost a round trip per request).
+pub struct PoolConn {
+    conn: DbConn,
+    failed: bool,
+}
+
+impl std::ops::Deref for PoolConn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConn;
+    type Connection = PoolConn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+    fn connect(&self) -> Result<PoolConn, r2d2::Error> {
+        let conn = self.connect_db()?;
+        Ok(PoolConn {
+            conn,
+            failed: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), r2d2::Error> {
+        conn.conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PoolConn) -> bool {
+        conn.failed || std::thread::panicking() || conn.conn.is_broken()
+    }
+}
+
+impl ConnectionManager {
+    fn connect_db(&self) -> Result<DbConn, r2d2::Error> {
         match self.backend {
             Backend::Postgres => diesel::PgConnection::establish(&self.url)
                 .map(DbConn::Postgresql)
@@ -85,14 +124,6 @@ impl ManageConnection for ConnectionManager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        std::thread::panicking() || conn.is_broken()
-    }
 }
 
 /// Builds the pool and applies the migrations of the selected backend.
@@ -100,8 +131,11 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Pool> {
     let manager = ConnectionManager::new(url);
     let backend = manager.backend;
     // One direct attempt first, for one clear line when the database is unreachable.
-    let mut conn = manager.connect().map_err(|e| {
-        anyhow::anyhow!("cannot connect to the database named by DATABASE_URL: {}", one_line(&e))
+    let mut conn = manager.connect_db().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the database named by DATABASE_URL: {}",
+            one_line(&e)
+        )
     })?;
     migrate(&mut conn, backend)?;
     drop(conn);
@@ -109,13 +143,22 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Pool> {
         .max_size(pool_size)
         .min_idle(Some(pool_size.min(2)))
         .connection_timeout(Duration::from_secs(1))
+        .test_on_check_out(false)
         .error_handler(Box::new(OneLineErrors))
         .build(manager)
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database named by DATABASE_URL: {}", one_line(&e)))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to the database named by DATABASE_URL: {}",
+                one_line(&e)
+            )
+        })
 }
 
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Logs pool errors (such as a database that went away) as single lines.
@@ -162,7 +205,11 @@ where
             log::warn!("database unavailable: {e}");
             ApiError::Unavailable
         })?;
-        work(&mut conn)
+        let result = work(&mut conn.conn);
+        if matches!(result, Err(ApiError::Unavailable)) {
+            conn.failed = true;
+        }
+        result
     })
     .await
     .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?

@@ -7,8 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{Event, EventFilter, ResourceKind};
 use crate::auth::{self, Credentials, Need, Role};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::http::{self, pagination, Query};
+use crate::openapi::responses as r;
 use crate::AppState;
 
 /// A page of the event log.
@@ -106,9 +107,9 @@ pub async fn page(
     params(FeedParams),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
-        (status = 401, description = "No or bad credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = r::Unauthorized),
+        (status = 422, response = r::Unprocessable),
+        (status = 503, response = r::Unavailable),
     ),
     security(("bearer" = []))
 )]

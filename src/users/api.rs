@@ -18,7 +18,7 @@ crate::page_type!(UserPage, User, "A page of users.");
 #[utoipa::path(
     tag = "users",
     request_body = UserInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes the request safe to retry: the same key and body return the stored answer")),
     responses(
         (status = 201, description = "Created", body = User, headers(
             ("Location" = String, description = "URL of the new user"),
@@ -146,7 +146,7 @@ pub async fn get_user(
     tag = "users",
     params(
         ("id" = String, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
     ),
     request_body(content = UserPatch, content_type = "application/merge-patch+json"),
     responses(
@@ -173,6 +173,7 @@ pub async fn update_user(
     body: JsonBody<UserPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    UserPatch::reject_nulls(&body.document)?;
     let patch = body.value.normalized()?;
     let user = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
         let hash = patch
@@ -194,7 +195,7 @@ pub async fn update_user(
     tag = "users",
     params(
         ("id" = String, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the record changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
     ),
     responses(
         (status = 204, description = "Deleted"),

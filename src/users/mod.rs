@@ -13,7 +13,7 @@ use validator::Validate;
 
 use crate::auth::Role;
 use crate::db::{self, schema::users};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::validation;
 
 fn default_true() -> bool {
@@ -44,14 +44,19 @@ pub struct UserInput {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[schema(nullable = false)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(nullable = false)]
     pub name: Option<String>,
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     #[validate(length(min = 8, max = 256, code = "length"))]
     #[schema(format = Password)]
+    #[schema(nullable = false)]
     pub password: Option<String>,
     /// A deactivated user cannot sign in and its tokens stop working.
+    #[schema(nullable = false)]
     pub active: Option<bool>,
 }
 
@@ -65,6 +70,23 @@ impl UserInput {
 }
 
 impl UserPatch {
+    /// Every user field is required, so `null` (which a merge patch reads as
+    /// "clear this field") is refused instead of being silently ignored.
+    pub fn reject_nulls(document: &Value) -> ApiResult<()> {
+        let errors: Vec<FieldError> = document
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, value)| value.is_null())
+            .map(|(field, _)| FieldError::new(field.clone(), "required", "cannot be cleared"))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
     pub fn normalized(mut self) -> ApiResult<Self> {
         self.email = self.email.map(|e| e.trim().to_lowercase());
         self.name = self.name.map(|n| n.trim().to_string());
