@@ -15,7 +15,7 @@ use crate::db::schema::api_keys;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key};
+use crate::http::pagination::{self, time_key_of};
 use crate::validation;
 
 const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
@@ -171,25 +171,17 @@ pub fn list(conn: &mut DbConn, p: &ApiKeyListParams) -> ApiResult<ApiKeyPage> {
     const SORT: &str = "created_at";
     let limit = pagination::limit(p.limit)?;
     let after = pagination::decode_cursor(p.cursor.as_deref(), SORT)?
-        .map(|a| a.timestamp().map(|t| (t, a.id.clone())))
+        .map(|a| a.at())
         .transpose()?;
     let query = api_keys::table.into_boxed().limit(limit + 1);
     let rows: Vec<ApiKeyRow> =
         crate::keyset!(query, api_keys::created_at, api_keys::id, false, after).load(conn)?;
-    let has_more = rows.len() as i64 > limit;
-    let mut data = rows
+    let data = rows
         .iter()
         .map(ApiKeyRow::to_api_key)
         .collect::<ApiResult<Vec<_>>>()?;
-    data.truncate(limit as usize);
-    let next_cursor = match (has_more, data.last()) {
-        (true, Some(last)) => Some(pagination::encode_cursor(
-            SORT,
-            time_key(db::from_utc(last.created_at)),
-            last.id.clone(),
-        )),
-        _ => None,
-    };
+    let (data, next_cursor) =
+        pagination::finish(data, limit, SORT, |r| time_key_of(r.created_at, &r.id));
     Ok(ApiKeyPage {
         data,
         next_cursor,

@@ -11,7 +11,7 @@ use crate::db::schema::{contacts, customers};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key};
+use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Contacts;
@@ -237,22 +237,8 @@ fn filtered(p: &ContactListParams) -> ApiResult<Boxed<'static>> {
     if let Some(customer_id) = &p.customer_id {
         query = query.filter(contacts::customer_id.eq(customer_id.clone()));
     }
-    if let Some(q) = &p.q {
-        let q = q.trim().to_lowercase();
-        if q.chars().count() > 200 {
-            return Err(ApiError::field(
-                "q",
-                "too_long",
-                "must be at most 200 characters",
-            ));
-        }
-        if !q.is_empty() {
-            query = query.filter(
-                contacts::search_text
-                    .like(format!("%{}%", crate::model::escape_like(&q)))
-                    .escape('\\'),
-            );
-        }
+    if let Some(pattern) = pagination::search_pattern(p.q.as_deref())? {
+        query = query.filter(contacts::search_text.like(pattern).escape('\\'));
     }
     Ok(query)
 }
@@ -261,7 +247,7 @@ pub fn list(conn: &mut DbConn, p: &ContactListParams) -> ApiResult<super::api::C
     let limit = pagination::limit(p.limit)?;
     let sort = p.sort.unwrap_or(ContactSort::CreatedAtDesc);
     let after = pagination::decode_cursor(p.cursor.as_deref(), sort.as_str())?
-        .map(|a| a.timestamp().map(|t| (t, a.id.clone())))
+        .map(|a| a.at())
         .transpose()?;
     let total = if p.include_total == Some(true) {
         Some(filtered(p)?.count().get_result::<i64>(conn)?)
@@ -287,23 +273,11 @@ pub fn list(conn: &mut DbConn, p: &ContactListParams) -> ApiResult<super::api::C
         )
         .load(conn)?,
     };
-    let has_more = rows.len() as i64 > limit;
-    let mut data: Vec<Contact> = rows.into_iter().map(ContactRow::into_contact).collect();
-    data.truncate(limit as usize);
-    let next_cursor = match (has_more, data.last()) {
-        (true, Some(last)) => {
-            let at = match sort {
-                ContactSort::CreatedAt | ContactSort::CreatedAtDesc => last.created_at,
-                ContactSort::UpdatedAt | ContactSort::UpdatedAtDesc => last.updated_at,
-            };
-            Some(pagination::encode_cursor(
-                sort.as_str(),
-                time_key(db::from_utc(at)),
-                last.id.clone(),
-            ))
-        }
-        _ => None,
-    };
+    let data: Vec<Contact> = rows.into_iter().map(ContactRow::into_contact).collect();
+    let (data, next_cursor) = pagination::finish(data, limit, sort.as_str(), |c| match sort {
+        ContactSort::CreatedAt | ContactSort::CreatedAtDesc => time_key_of(c.created_at, &c.id),
+        ContactSort::UpdatedAt | ContactSort::UpdatedAtDesc => time_key_of(c.updated_at, &c.id),
+    });
     Ok(super::api::ContactPage {
         data,
         next_cursor,

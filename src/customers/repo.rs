@@ -15,7 +15,7 @@ use crate::db::schema::{customers, record_tags, users};
 use crate::db::{self, tags, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key};
+use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Customers;
@@ -291,22 +291,8 @@ fn filtered(p: &CustomerListParams) -> ApiResult<Boxed<'static>> {
     if let Some(t) = p.updated_since {
         query = query.filter(customers::updated_at.ge(db::from_utc(t)));
     }
-    if let Some(q) = &p.q {
-        let q = q.trim().to_lowercase();
-        if q.chars().count() > 200 {
-            return Err(ApiError::field(
-                "q",
-                "too_long",
-                "must be at most 200 characters",
-            ));
-        }
-        if !q.is_empty() {
-            query = query.filter(
-                customers::search_text
-                    .like(format!("%{}%", crate::model::escape_like(&q)))
-                    .escape('\\'),
-            );
-        }
+    if let Some(pattern) = pagination::search_pattern(p.q.as_deref())? {
+        query = query.filter(customers::search_text.like(pattern).escape('\\'));
     }
     Ok(query)
 }
@@ -321,11 +307,9 @@ pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::
         None
     };
     let query = filtered(p)?.limit(limit + 1);
-    let after_time = |a: &pagination::After| a.timestamp().map(|t| (t, a.id.clone()));
-    let after_text = |a: &pagination::After| (a.value.clone(), a.id.clone());
     let rows: Vec<CustomerRow> = match sort {
         CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
-            let after = after.as_ref().map(after_time).transpose()?;
+            let after = after.as_ref().map(pagination::After::at).transpose()?;
             crate::keyset!(
                 query,
                 customers::created_at,
@@ -336,7 +320,7 @@ pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::
             .load(conn)?
         }
         CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
-            let after = after.as_ref().map(after_time).transpose()?;
+            let after = after.as_ref().map(pagination::After::at).transpose()?;
             crate::keyset!(
                 query,
                 customers::updated_at,
@@ -347,7 +331,7 @@ pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::
             .load(conn)?
         }
         CustomerSort::Name | CustomerSort::NameDesc => {
-            let after = after.as_ref().map(after_text);
+            let after = after.as_ref().map(pagination::After::text);
             crate::keyset!(
                 query,
                 customers::name,
@@ -358,31 +342,15 @@ pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::
             .load(conn)?
         }
     };
-    let has_more = rows.len() as i64 > limit;
-    let mut data = rows
+    let data = rows
         .into_iter()
         .map(CustomerRow::into_customer)
         .collect::<ApiResult<Vec<_>>>()?;
-    data.truncate(limit as usize);
-    let next_cursor = match (has_more, data.last()) {
-        (true, Some(last)) => {
-            let value = match sort {
-                CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
-                    time_key(db::from_utc(last.created_at))
-                }
-                CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
-                    time_key(db::from_utc(last.updated_at))
-                }
-                CustomerSort::Name | CustomerSort::NameDesc => last.name.clone(),
-            };
-            Some(pagination::encode_cursor(
-                sort.as_str(),
-                value,
-                last.id.clone(),
-            ))
-        }
-        _ => None,
-    };
+    let (data, next_cursor) = pagination::finish(data, limit, sort.as_str(), |c| match sort {
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => time_key_of(c.created_at, &c.id),
+        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => time_key_of(c.updated_at, &c.id),
+        CustomerSort::Name | CustomerSort::NameDesc => (c.name.clone(), c.id.clone()),
+    });
     Ok(super::api::CustomerPage {
         data,
         next_cursor,

@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
@@ -41,9 +41,58 @@ pub struct After {
 }
 
 impl After {
-    pub fn timestamp(&self) -> ApiResult<NaiveDateTime> {
-        NaiveDateTime::parse_from_str(&self.value, TIME_FORMAT).map_err(|_| bad_cursor())
+    /// The key of a list sorted by a time column.
+    pub fn at(&self) -> ApiResult<(NaiveDateTime, String)> {
+        NaiveDateTime::parse_from_str(&self.value, TIME_FORMAT)
+            .map(|t| (t, self.id.clone()))
+            .map_err(|_| bad_cursor())
     }
+
+    /// The key of a list sorted by a text column.
+    pub fn text(&self) -> (String, String) {
+        (self.value.clone(), self.id.clone())
+    }
+}
+
+/// The cursor key of a row sorted by a time column.
+pub fn time_key_of(t: DateTime<Utc>, id: &str) -> (String, String) {
+    (time_key(crate::db::from_utc(t)), id.to_string())
+}
+
+/// Ends a page: drops the extra row fetched to learn whether more follow,
+/// and makes `next_cursor` from the last row kept.
+pub fn finish<T>(
+    mut items: Vec<T>,
+    limit: i64,
+    sort: &str,
+    key: impl Fn(&T) -> (String, String),
+) -> (Vec<T>, Option<String>) {
+    let has_more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = match (has_more, items.last()) {
+        (true, Some(last)) => {
+            let (value, id) = key(last);
+            Some(encode_cursor(sort, value, id))
+        }
+        _ => None,
+    };
+    (items, next)
+}
+
+/// The LIKE pattern of a `q` search (case-insensitive: compared with the
+/// lower-cased `search_text`), or `None` for an empty search.
+pub fn search_pattern(q: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(q) = q.map(|q| q.trim().to_lowercase()) else {
+        return Ok(None);
+    };
+    if q.chars().count() > 200 {
+        return Err(ApiError::field(
+            "q",
+            "too_long",
+            "must be at most 200 characters",
+        ));
+    }
+    Ok((!q.is_empty()).then(|| format!("%{}%", crate::model::escape_like(&q))))
 }
 
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";

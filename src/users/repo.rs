@@ -11,7 +11,7 @@ use crate::db::schema::{customers, users};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key};
+use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Users;
@@ -220,7 +220,7 @@ pub fn list(conn: &mut DbConn, p: &UserListParams) -> ApiResult<super::api::User
     const SORT: &str = "created_at";
     let limit = pagination::limit(p.limit)?;
     let after = pagination::decode_cursor(p.cursor.as_deref(), SORT)?
-        .map(|a| a.timestamp().map(|t| (t, a.id.clone())))
+        .map(|a| a.at())
         .transpose()?;
     let mut query = users::table.into_boxed();
     if let Some(role) = p.role {
@@ -237,20 +237,12 @@ pub fn list(conn: &mut DbConn, p: &UserListParams) -> ApiResult<super::api::User
         after
     )
     .load(conn)?;
-    let has_more = rows.len() as i64 > limit;
-    let mut data = rows
+    let data = rows
         .iter()
         .map(UserRow::to_user)
         .collect::<ApiResult<Vec<_>>>()?;
-    data.truncate(limit as usize);
-    let next_cursor = match (has_more, data.last()) {
-        (true, Some(last)) => Some(pagination::encode_cursor(
-            SORT,
-            time_key(db::from_utc(last.created_at)),
-            last.id.clone(),
-        )),
-        _ => None,
-    };
+    let (data, next_cursor) =
+        pagination::finish(data, limit, SORT, |r| time_key_of(r.created_at, &r.id));
     Ok(super::api::UserPage {
         data,
         next_cursor,

@@ -23,7 +23,8 @@ fn postgres_required() -> bool {
 }
 
 enum Database {
-    Sqlite(tempfile_dir::TempDir),
+    // Held for its Drop, which removes the directory.
+    Sqlite(#[allow(dead_code)] tempfile_dir::TempDir),
     Postgres { admin_url: String, name: String },
 }
 
