@@ -39,7 +39,10 @@ fn seqs(events: &[Value]) -> Vec<i64> {
 }
 
 fn assert_strictly_increasing(seqs: &[i64]) {
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "not increasing: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "not increasing: {seqs:?}"
+    );
 }
 
 fn feed_lists_every_change_in_seq_order(app: &TestApp) {
@@ -50,8 +53,12 @@ fn feed_lists_every_change_in_seq_order(app: &TestApp) {
 
     let c = app.customer(json!({"name": "Feed Co"}));
     let curl = format!("/api/v1/customers/{}", id_of(&c));
-    app.patch(&curl, &app.admin_token, &json!({"name": "Feed Co 2", "tier": "a"}))
-        .expect(200);
+    app.patch(
+        &curl,
+        &app.admin_token,
+        &json!({"name": "Feed Co 2", "tier": "a"}),
+    )
+    .expect(200);
     let k = app
         .post(
             "/api/v1/contacts",
@@ -76,7 +83,13 @@ fn feed_lists_every_change_in_seq_order(app: &TestApp) {
             )
         })
         .collect();
-    let s = |r: &str, a: &str, id: &Value| (r.to_string(), a.to_string(), id.as_str().unwrap().to_string());
+    let s = |r: &str, a: &str, id: &Value| {
+        (
+            r.to_string(),
+            a.to_string(),
+            id.as_str().unwrap().to_string(),
+        )
+    };
     assert_eq!(
         summary,
         vec![
@@ -92,22 +105,46 @@ fn feed_lists_every_change_in_seq_order(app: &TestApp) {
     assert_eq!(page["next_after"], events[4]["seq"]);
     assert_eq!(page["has_more"], false);
 
-    let mut keys: Vec<&str> = events[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = events[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
     assert_eq!(
         keys,
-        vec!["action", "actor", "changes", "data", "occurred_at", "record_id", "resource", "seq"]
+        vec![
+            "action",
+            "actor",
+            "changes",
+            "data",
+            "occurred_at",
+            "record_id",
+            "resource",
+            "seq"
+        ]
     );
     assert_eq!(events[0]["data"], c);
-    assert_eq!(events[0]["changes"]["name"], json!({"old": null, "new": "Feed Co"}));
+    assert_eq!(
+        events[0]["changes"]["name"],
+        json!({"old": null, "new": "Feed Co"})
+    );
     assert_eq!(
         events[1]["changes"],
         json!({"name": {"old": "Feed Co", "new": "Feed Co 2"}, "tier": {"old": null, "new": "a"}})
     );
     assert_eq!(events[1]["data"]["version"], 2);
-    assert_eq!(events[3]["data"], Value::Null, "deletions are included, without data");
+    assert_eq!(
+        events[3]["data"],
+        Value::Null,
+        "deletions are included, without data"
+    );
     assert_eq!(events[4]["data"], Value::Null);
-    assert_eq!(events[4]["changes"]["name"], json!({"old": "Feed Co 2", "new": null}));
+    assert_eq!(
+        events[4]["changes"]["name"],
+        json!({"old": "Feed Co 2", "new": null})
+    );
     for e in &events {
         assert_eq!(e["actor"], json!({"type": "user", "id": admin["id"]}));
         let at = e["occurred_at"].as_str().unwrap();
@@ -115,7 +152,10 @@ fn feed_lists_every_change_in_seq_order(app: &TestApp) {
         assert!(at.ends_with('Z'), "UTC: {at}");
     }
     // Reading changes nothing and the feed reads the same twice.
-    assert_eq!(feed(app, &app.admin_token, &format!("after={start_after}")), page);
+    assert_eq!(
+        feed(app, &app.admin_token, &format!("after={start_after}")),
+        page
+    );
     // The default page is 50 events from the start.
     let from_start = feed(app, &app.admin_token, "");
     assert_eq!(data(&from_start)[0]["seq"], start["data"][0]["seq"]);
@@ -151,10 +191,18 @@ fn after_and_limit_page_through_the_feed(app: &TestApp) {
     assert_eq!(seen, all, "pages join up exactly");
 
     let last_seq = *seqs(&all).last().unwrap();
-    let exact = feed(app, &app.admin_token, &format!("after={}&limit=1", last_seq - 1));
+    let exact = feed(
+        app,
+        &app.admin_token,
+        &format!("after={}&limit=1", last_seq - 1),
+    );
     assert_eq!(seqs(&data(&exact)), vec![last_seq]);
     assert_eq!(exact["has_more"], false);
-    let boundary = feed(app, &app.admin_token, &format!("after={}&limit=1", last_seq - 2));
+    let boundary = feed(
+        app,
+        &app.admin_token,
+        &format!("after={}&limit=1", last_seq - 2),
+    );
     assert_eq!(boundary["has_more"], true);
 
     // Past the end: empty, and next_after stays where the caller is.
@@ -208,7 +256,11 @@ fn resource_filter_selects_one_kind(app: &TestApp) {
     let page = feed(app, &app.admin_token, "resource=users&limit=1");
     assert_eq!(page["has_more"], true);
     let after = page["next_after"].as_i64().unwrap();
-    let rest = feed(app, &app.admin_token, &format!("resource=users&after={after}"));
+    let rest = feed(
+        app,
+        &app.admin_token,
+        &format!("resource=users&after={after}"),
+    );
     assert_eq!(data(&rest).len(), 1);
     assert_eq!(rest["has_more"], false);
 }
@@ -230,11 +282,19 @@ fn actor_is_the_user_or_api_key(app: &TestApp) {
         .unwrap();
 
     let by_user = app
-        .post("/api/v1/customers", &agent, &json!({"kind": "person", "name": "U"}))
+        .post(
+            "/api/v1/customers",
+            &agent,
+            &json!({"kind": "person", "name": "U"}),
+        )
         .expect(201)
         .json();
     let by_key = app
-        .post("/api/v1/customers", secret, &json!({"kind": "person", "name": "K"}))
+        .post(
+            "/api/v1/customers",
+            secret,
+            &json!({"kind": "person", "name": "K"}),
+        )
         .expect(201)
         .json();
     app.delete(&format!("/api/v1/customers/{}", id_of(&by_user)), secret)
@@ -245,9 +305,15 @@ fn actor_is_the_user_or_api_key(app: &TestApp) {
     assert_eq!(events[0]["record_id"], by_user["id"]);
     assert_eq!(events[0]["actor"], json!({"type": "user", "id": agent_id}));
     assert_eq!(events[1]["record_id"], by_key["id"]);
-    assert_eq!(events[1]["actor"], json!({"type": "api_key", "id": key["id"]}));
+    assert_eq!(
+        events[1]["actor"],
+        json!({"type": "api_key", "id": key["id"]})
+    );
     assert_eq!(events[2]["action"], "deleted");
-    assert_eq!(events[2]["actor"], json!({"type": "api_key", "id": key["id"]}));
+    assert_eq!(
+        events[2]["actor"],
+        json!({"type": "api_key", "id": key["id"]})
+    );
     // An API key can read the feed too.
     let via_key = feed(app, secret, &format!("after={start}"));
     assert_eq!(data(&via_key), events);
@@ -286,7 +352,10 @@ fn user_and_key_events_are_for_admins_only(app: &TestApp) {
         .collect();
     assert_eq!(
         admin_kinds,
-        ["customers", "users", "api_keys"].iter().map(|s| s.to_string()).collect()
+        ["customers", "users", "api_keys"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     );
     assert_eq!(data(&feed(app, &admin_key, "limit=500")), admin_events);
 
@@ -379,7 +448,10 @@ fn concurrent_writers_are_seen_exactly_once(app: &TestApp) {
                 );
                 for e in data(&page) {
                     let seq = e["seq"].as_i64().unwrap();
-                    assert!(seq > after, "seq {seq} not after {after}: seen twice or out of order");
+                    assert!(
+                        seq > after,
+                        "seq {seq} not after {after}: seen twice or out of order"
+                    );
                     after = seq;
                     seen.push((seq, e["record_id"].as_str().unwrap().to_string()));
                 }
@@ -387,7 +459,10 @@ fn concurrent_writers_are_seen_exactly_once(app: &TestApp) {
                 if finished && page["has_more"] == false {
                     break;
                 }
-                assert!(seen.len() <= THREADS * PER_THREAD, "more events than writes");
+                assert!(
+                    seen.len() <= THREADS * PER_THREAD,
+                    "more events than writes"
+                );
             }
             seen
         });
@@ -399,7 +474,12 @@ fn concurrent_writers_are_seen_exactly_once(app: &TestApp) {
         (created, reader.join().expect("reader"))
     });
     assert_eq!(created.len(), THREADS * PER_THREAD);
-    assert_eq!(seen.len(), THREADS * PER_THREAD, "every event seen exactly once");
+    assert_eq!(
+        seen.len(),
+        THREADS * PER_THREAD,
+        "{}: every event seen exactly once",
+        app.backend
+    );
     assert_strictly_increasing(&seen.iter().map(|(s, _)| *s).collect::<Vec<_>>());
     let created: HashSet<String> = created.into_iter().collect();
     let seen_ids: HashSet<String> = seen.into_iter().map(|(_, id)| id).collect();
@@ -412,7 +492,10 @@ fn concurrent_writers_are_seen_exactly_once(app: &TestApp) {
     ));
     assert_eq!(all.len(), THREADS * PER_THREAD);
     let total = app
-        .get("/api/v1/customers?include_total=true&limit=1", &app.admin_token)
+        .get(
+            "/api/v1/customers?include_total=true&limit=1",
+            &app.admin_token,
+        )
         .json()["total"]
         .clone();
     assert_eq!(total, THREADS * PER_THREAD);

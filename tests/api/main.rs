@@ -1,6 +1,12 @@
 //! Integration tests: the real service over HTTP, on SQLite and PostgreSQL.
 
+mod api_keys;
+mod auth;
 mod common;
+mod contacts;
 mod contract;
 mod customers;
+mod events;
+mod ops;
 mod resilience;
+mod users;

@@ -44,13 +44,21 @@ fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
         "/api/v1/auth/login",
         None,
         &[],
-        Some(json!({"email": email, "password": password}).to_string().as_bytes()),
+        Some(
+            json!({"email": email, "password": password})
+                .to_string()
+                .as_bytes(),
+        ),
     )
     .status
 }
 
 fn admin_id(app: &TestApp) -> String {
-    id_of(&app.get("/api/v1/users/me", &app.admin_token).expect(200).json())
+    id_of(
+        &app.get("/api/v1/users/me", &app.admin_token)
+            .expect(200)
+            .json(),
+    )
 }
 
 fn users_total(app: &TestApp) -> usize {
@@ -88,7 +96,16 @@ fn create_read_never_exposes_password(app: &TestApp) {
     keys.sort();
     assert_eq!(
         keys,
-        vec!["active", "created_at", "email", "id", "name", "role", "updated_at", "version"]
+        vec![
+            "active",
+            "created_at",
+            "email",
+            "id",
+            "name",
+            "role",
+            "updated_at",
+            "version"
+        ]
     );
     assert_eq!(u["email"], "grace@example.com");
     assert_eq!(u["name"], "Grace Hopper");
@@ -124,7 +141,10 @@ fn create_read_never_exposes_password(app: &TestApp) {
     assert_no_secret(&feed.body, "another secret 123");
     assert_no_secret(&feed.body, ADMIN_PASSWORD);
     let events = feed.json()["data"].as_array().unwrap().clone();
-    let mine: Vec<&Value> = events.iter().filter(|e| e["record_id"] == u["id"]).collect();
+    let mine: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["record_id"] == u["id"])
+        .collect();
     assert_eq!(mine.len(), 2);
     assert_eq!(mine[0]["action"], "created");
     assert_eq!(mine[0]["data"], u);
@@ -162,11 +182,16 @@ fn create_rejects_invalid_input_naming_fields(app: &TestApp) {
         (with("password", json!("short12")), "password"),
         (with("password", json!("x".repeat(257))), "password"),
         (with("active", json!("yes")), "active"),
-        (with("password_hash", json!("$argon2id$...")), "password_hash"),
+        (
+            with("password_hash", json!("$argon2id$...")),
+            "password_hash",
+        ),
         (with("id", json!("chosen")), "id"),
     ];
     for (body, field) in cases {
-        let p = app.post("/api/v1/users", &app.admin_token, &body).problem(422);
+        let p = app
+            .post("/api/v1/users", &app.admin_token, &body)
+            .problem(422);
         assert!(
             fields(&p).contains(&field.to_string()),
             "{body} should name {field}: {p}"
@@ -192,7 +217,11 @@ fn create_rejects_invalid_input_naming_fields(app: &TestApp) {
     assert_eq!(users_total(app), 1, "only the bootstrap admin");
     // An inactive user may be created; it cannot sign in.
     let inactive = app
-        .post("/api/v1/users", &app.admin_token, &with("active", json!(false)))
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            &with("active", json!(false)),
+        )
         .expect(201)
         .json();
     assert_eq!(inactive["active"], false);
@@ -225,10 +254,17 @@ fn duplicate_email_conflicts_naming_existing_user(app: &TestApp) {
         .patch(&url, &app.admin_token, &json!({"email": "Dup@Example.com"}))
         .problem(409);
     assert_eq!(p["existing_id"], first["id"]);
-    assert_eq!(app.get(&url, &app.admin_token).json()["email"], "second@example.com");
+    assert_eq!(
+        app.get(&url, &app.admin_token).json()["email"],
+        "second@example.com"
+    );
     // Keeping one's own email is no conflict.
-    app.patch(&url, &app.admin_token, &json!({"email": "second@example.com", "name": "Two"}))
-        .expect(200);
+    app.patch(
+        &url,
+        &app.admin_token,
+        &json!({"email": "second@example.com", "name": "Two"}),
+    )
+    .expect(200);
     assert_eq!(users_total(app), 3);
 }
 
@@ -253,12 +289,18 @@ fn list_filters_and_pages(app: &TestApp) {
     };
     let all: Vec<String> = made.iter().map(id_of).collect();
     assert_eq!(ids(""), all, "oldest first");
-    assert_eq!(ids("role=agent"), vec![all[2].clone(), all[4].clone(), all[6].clone()]);
+    assert_eq!(
+        ids("role=agent"),
+        vec![all[2].clone(), all[4].clone(), all[6].clone()]
+    );
     assert_eq!(ids("role=admin"), vec![all[0].clone()]);
     assert_eq!(ids("role=manager"), vec![all[3].clone()]);
     assert_eq!(ids("active=false"), vec![all[2].clone()]);
     assert_eq!(ids("active=true").len(), 6);
-    assert_eq!(ids("role=agent&active=true"), vec![all[4].clone(), all[6].clone()]);
+    assert_eq!(
+        ids("role=agent&active=true"),
+        vec![all[4].clone(), all[6].clone()]
+    );
     assert_eq!(ids("role=viewer&active=false"), Vec::<String>::new());
 
     let mut paged = Vec::new();
@@ -280,7 +322,10 @@ fn list_filters_and_pages(app: &TestApp) {
         .json();
     let c = page["next_cursor"].as_str().unwrap();
     let next = app
-        .get(&format!("/api/v1/users?limit=5&role=agent&cursor={c}"), &app.admin_token)
+        .get(
+            &format!("/api/v1/users?limit=5&role=agent&cursor={c}"),
+            &app.admin_token,
+        )
         .json();
     let rest: Vec<String> = next["data"].as_array().unwrap().iter().map(id_of).collect();
     assert_eq!(rest, vec![all[4].clone(), all[6].clone()]);
@@ -322,23 +367,42 @@ fn patch_changes_fields_and_password(app: &TestApp) {
     assert_eq!(changed["version"], 2);
     assert_eq!(changed["created_at"], u["created_at"]);
     assert_eq!(app.get(&url, &app.admin_token).json(), changed);
-    assert_eq!(login_status(app, "ada@example.com", PASSWORD), 401, "old email");
+    assert_eq!(
+        login_status(app, "ada@example.com", PASSWORD),
+        401,
+        "old email"
+    );
     assert_eq!(login_status(app, "ada.l@example.com", PASSWORD), 200);
 
     // A patch that changes nothing keeps the version.
     let same = app
-        .patch(&url, &app.admin_token, &json!({"role": "agent", "name": "Ada L."}))
+        .patch(
+            &url,
+            &app.admin_token,
+            &json!({"role": "agent", "name": "Ada L."}),
+        )
         .expect(200)
         .json();
     assert_eq!(same["version"], 2);
 
     let res = app
-        .patch(&url, &app.admin_token, &json!({"password": "brand new password"}))
+        .patch(
+            &url,
+            &app.admin_token,
+            &json!({"password": "brand new password"}),
+        )
         .expect(200);
     assert_no_secret(&res.body, "brand new password");
     assert_eq!(res.json()["version"], 3);
-    assert_eq!(login_status(app, "ada.l@example.com", PASSWORD), 401, "old password");
-    assert_eq!(login_status(app, "ada.l@example.com", "brand new password"), 200);
+    assert_eq!(
+        login_status(app, "ada.l@example.com", PASSWORD),
+        401,
+        "old password"
+    );
+    assert_eq!(
+        login_status(app, "ada.l@example.com", "brand new password"),
+        200
+    );
     let event = app
         .get("/api/v1/events?resource=users", &app.admin_token)
         .json()["data"]
@@ -373,13 +437,20 @@ fn patch_changes_fields_and_password(app: &TestApp) {
         "PATCH",
         &url,
         Some(&app.admin_token),
-        &[("If-Match", "\"3\""), ("Content-Type", "application/merge-patch+json")],
+        &[
+            ("If-Match", "\"3\""),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
         Some(json!({"name": "fresh"}).to_string().as_bytes()),
     )
     .expect(200);
     assert_eq!(app.get(&url, &app.admin_token).json()["name"], "fresh");
-    app.patch("/api/v1/users/nobody", &app.admin_token, &json!({"name": "x"}))
-        .problem(404);
+    app.patch(
+        "/api/v1/users/nobody",
+        &app.admin_token,
+        &json!({"name": "x"}),
+    )
+    .problem(404);
 }
 
 fn patch_refuses_bad_changes(app: &TestApp) {
@@ -422,12 +493,19 @@ fn admin_cannot_lock_themselves_out(app: &TestApp) {
     assert_eq!(fields(&p), vec!["active"]);
     let p = app.delete(&url, &app.admin_token).problem(422);
     assert!(p["detail"].as_str().unwrap().contains("yourself"), "{p}");
-    let now = app.get("/api/v1/users/me", &app.admin_token).expect(200).json();
+    let now = app
+        .get("/api/v1/users/me", &app.admin_token)
+        .expect(200)
+        .json();
     assert_eq!(now, me, "nothing changed");
 
     // Harmless changes to oneself are fine.
     let renamed = app
-        .patch(&url, &app.admin_token, &json!({"name": "Chief", "role": "admin", "active": true}))
+        .patch(
+            &url,
+            &app.admin_token,
+            &json!({"name": "Chief", "role": "admin", "active": true}),
+        )
         .expect(200)
         .json();
     assert_eq!(renamed["name"], "Chief");
@@ -480,12 +558,18 @@ fn delete_refuses_owners_and_self(app: &TestApp) {
     assert_eq!(event["action"], "deleted");
     assert_eq!(event["record_id"], owner["id"]);
     assert_eq!(event["data"], Value::Null);
-    assert_eq!(event["changes"]["email"], json!({"old": "owner@example.com", "new": null}));
+    assert_eq!(
+        event["changes"]["email"],
+        json!({"old": "owner@example.com", "new": null})
+    );
 
     // The email is free again.
     new_user(app, "owner@example.com", "viewer");
     let p = app
-        .delete(&format!("/api/v1/users/{}", admin_id(app)), &app.admin_token)
+        .delete(
+            &format!("/api/v1/users/{}", admin_id(app)),
+            &app.admin_token,
+        )
         .problem(422);
     assert!(p["detail"].as_str().unwrap().contains("yourself"));
 }
@@ -493,25 +577,36 @@ fn delete_refuses_owners_and_self(app: &TestApp) {
 fn non_admin_roles_are_forbidden(app: &TestApp) {
     let target = new_user(app, "target@example.com", "viewer");
     let url = format!("/api/v1/users/{}", id_of(&target));
-    let create = json!({"email": "new@example.com", "name": "N", "role": "admin", "password": PASSWORD});
+    let create =
+        json!({"email": "new@example.com", "name": "N", "role": "admin", "password": PASSWORD});
     for role in ["viewer", "agent", "manager"] {
         let token = app.token_for(role);
         app.get("/api/v1/users", &token).problem(403);
         app.post("/api/v1/users", &token, &create).problem(403);
         app.get(&url, &token).problem(403);
-        app.patch(&url, &token, &json!({"role": "admin"})).problem(403);
+        app.patch(&url, &token, &json!({"role": "admin"}))
+            .problem(403);
         app.delete(&url, &token).problem(403);
         // Not even on themselves.
         let me = app.get("/api/v1/users/me", &token).expect(200).json();
         let own = format!("/api/v1/users/{}", id_of(&me));
         app.get(&own, &token).problem(403);
-        app.patch(&own, &token, &json!({"role": "admin"})).problem(403);
+        app.patch(&own, &token, &json!({"role": "admin"}))
+            .problem(403);
         app.patch(&own, &token, &json!({"name": "x"})).problem(403);
         app.delete(&own, &token).problem(403);
         assert_eq!(app.get("/api/v1/users/me", &token).json()["role"], role);
     }
-    assert_eq!(app.get(&url, &app.admin_token).json(), target, "nothing changed");
-    assert_eq!(login_status(app, "new@example.com", PASSWORD), 401, "no user created");
+    assert_eq!(
+        app.get(&url, &app.admin_token).json(),
+        target,
+        "nothing changed"
+    );
+    assert_eq!(
+        login_status(app, "new@example.com", PASSWORD),
+        401,
+        "no user created"
+    );
     for (method, path) in [
         ("GET", "/api/v1/users"),
         ("POST", "/api/v1/users"),
@@ -560,8 +655,12 @@ fn deactivated_user_tokens_stop_working(app: &TestApp) {
     let url = format!("/api/v1/users/{}", id_of(&u));
     let token = app.login("leaver@example.com", PASSWORD);
     app.get("/api/v1/customers", &token).expect(200);
-    app.post("/api/v1/customers", &token, &json!({"kind": "person", "name": "P"}))
-        .expect(201);
+    app.post(
+        "/api/v1/customers",
+        &token,
+        &json!({"kind": "person", "name": "P"}),
+    )
+    .expect(201);
 
     let off = app
         .patch(&url, &app.admin_token, &json!({"active": false}))
@@ -570,8 +669,12 @@ fn deactivated_user_tokens_stop_working(app: &TestApp) {
     assert_eq!(off["active"], false);
     app.get("/api/v1/customers", &token).problem(401);
     app.get("/api/v1/users/me", &token).problem(401);
-    app.post("/api/v1/customers", &token, &json!({"kind": "person", "name": "Q"}))
-        .problem(401);
+    app.post(
+        "/api/v1/customers",
+        &token,
+        &json!({"kind": "person", "name": "Q"}),
+    )
+    .problem(401);
     assert_eq!(login_status(app, "leaver@example.com", PASSWORD), 401);
     let list = app
         .get("/api/v1/customers?include_total=true", &app.admin_token)
@@ -594,7 +697,10 @@ fn role_changes_apply_to_existing_tokens(app: &TestApp) {
 
     app.patch(&url, &app.admin_token, &json!({"role": "agent"}))
         .expect(200);
-    let c = app.post("/api/v1/customers", &token, &body).expect(201).json();
+    let c = app
+        .post("/api/v1/customers", &token, &body)
+        .expect(201)
+        .json();
     let customer_url = format!("/api/v1/customers/{}", id_of(&c));
     app.delete(&customer_url, &token).problem(403);
     assert_eq!(app.get("/api/v1/users/me", &token).json()["role"], "agent");
@@ -613,8 +719,9 @@ fn role_changes_apply_to_existing_tokens(app: &TestApp) {
 
 fn idempotent_user_creation(app: &TestApp) {
     let t = Some(app.admin_token.as_str());
-    let body = json!({"email": "once@example.com", "name": "Once", "role": "agent", "password": PASSWORD})
-        .to_string();
+    let body =
+        json!({"email": "once@example.com", "name": "Once", "role": "agent", "password": PASSWORD})
+            .to_string();
     let key = [("Idempotency-Key", "user-1")];
     let first = app
         .request("POST", "/api/v1/users", t, &key, Some(body.as_bytes()))
