@@ -36,15 +36,15 @@ pub async fn create_api_key(
     key: IdempotencyKey,
     body: JsonBody<ApiKeyInput>,
 ) -> ApiResult<HttpResponse> {
-    if key.0.is_some() {
-        return Err(ApiError::field(
-            crate::http::idempotency::HEADER,
-            "not_supported",
-            "API key creation cannot be replayed because the secret is shown only once",
-        ));
-    }
-    let input = body.value.normalized()?;
     let created = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        if key.0.is_some() {
+            return Err(ApiError::field(
+                crate::http::idempotency::HEADER,
+                "not_supported",
+                "API key creation cannot be replayed because the secret is shown only once",
+            ));
+        }
+        let input = body.parse()?.value.normalized()?;
         crate::db::write_tx(conn, |c| super::create(c, actor, input))
     })
     .await?;

@@ -52,7 +52,7 @@ pub async fn login(
     state: web::Data<AppState>,
     body: JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
-    let LoginRequest { email, password } = body.value;
+    let LoginRequest { email, password } = body.parse()?.value;
     let email = email.trim().to_lowercase();
     let user = db::run(&state.pool, move |conn| {
         let row = users::credentials_of(conn, &email)?;

@@ -193,7 +193,7 @@ pub fn new_api_key() -> String {
 /// What the `Authorization` header claims, before the database confirms it.
 #[derive(Debug)]
 pub enum Credentials {
-    Token { user_id: String },
+    Token { user_id: String, issued_at: i64 },
     ApiKey(String),
 }
 
@@ -216,9 +216,11 @@ fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+    // The scheme name is case-insensitive (RFC 9110).
     let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| value.get(7..))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized(
@@ -236,6 +238,7 @@ fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
         .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
     Ok(Credentials::Token {
         user_id: claims.sub,
+        issued_at: claims.iat,
     })
 }
 
@@ -244,14 +247,16 @@ fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
 /// must exist and not be expired.
 fn resolve(conn: &mut DbConn, credentials: &Credentials) -> ApiResult<Actor> {
     match credentials {
-        Credentials::Token { user_id } => {
-            let (role, active): (String, bool) = users::table
-                .find(user_id)
-                .select((users::role, users::active))
-                .first(conn)
-                .optional()?
-                .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-            if !active {
+        Credentials::Token { user_id, issued_at } => {
+            let (role, active, valid_after): (String, bool, Option<chrono::NaiveDateTime>) =
+                users::table
+                    .find(user_id)
+                    .select((users::role, users::active, users::tokens_valid_after))
+                    .first(conn)
+                    .optional()?
+                    .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
+            let revoked = valid_after.is_some_and(|t| *issued_at < t.and_utc().timestamp());
+            if !active || revoked {
                 return Err(ApiError::Unauthorized("invalid or expired token"));
             }
             Ok(Actor {

@@ -42,15 +42,16 @@ pub async fn create_contact(
     key: IdempotencyKey,
     body: JsonBody<ContactInput>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.value.normalized()?;
+    let bytes = body.bytes.clone();
     idempotency::create(
         &state,
         credentials,
         Need::Write,
         key,
         &req,
-        &body.bytes,
+        &bytes,
         move |conn, actor| {
+            let input = body.parse()?.value.normalized()?;
             let contact = repo::create(conn, actor, input)?;
             Ok(Created {
                 location: format!("/api/v1/contacts/{}", contact.id),
@@ -173,8 +174,8 @@ pub async fn update_contact(
     body: JsonBody<ContactPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let patch = body.document;
     let contact = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
+        let patch = body.parse()?.document;
         crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
     })
     .await?;

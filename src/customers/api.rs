@@ -52,15 +52,18 @@ pub async fn create_customer(
     key: IdempotencyKey,
     body: JsonBody<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.value.normalized()?;
+    let bytes = body.bytes.clone();
     idempotency::create(
         &state,
         credentials,
         Need::Write,
         key,
         &req,
-        &body.bytes,
-        move |conn, actor| repo::create(conn, actor, input).map(created),
+        &bytes,
+        move |conn, actor| {
+            let input = body.parse()?.value.normalized()?;
+            repo::create(conn, actor, input).map(created)
+        },
     )
     .await
 }
@@ -148,8 +151,8 @@ pub async fn update_customer(
     body: JsonBody<CustomerPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let patch = body.document;
     let customer = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
+        let patch = body.parse()?.document;
         crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
     })
     .await?;

@@ -19,6 +19,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tokens_valid_after -> Nullable<Timestamp>,
     }
 }
 

@@ -73,6 +73,13 @@ pub async fn page(
     let after = after(after_seq)?;
     let limit = pagination::limit(limit)?;
     let page = auth::authorize(state, credentials, Need::Read, move |conn, actor| {
+        if let [only] = resources.as_slice() {
+            if only.admin_only() && actor.role != Role::Admin {
+                return Err(ApiError::Forbidden(
+                    "events about users and API keys are for admins",
+                ));
+            }
+        }
         let resources = resources
             .into_iter()
             .filter(|r| !r.admin_only() || actor.role == Role::Admin)
@@ -108,6 +115,7 @@ pub async fn page(
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
         (status = 422, response = r::Unprocessable),
         (status = 503, response = r::Unavailable),
     ),

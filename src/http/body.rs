@@ -12,15 +12,32 @@ use crate::error::{ApiError, ApiResult, FieldError};
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A JSON body parsed into `T`, keeping the raw bytes (for idempotency) and
-/// the document (for merge patches).
+/// A JSON request body, read and size-checked by the extractor (413, 415)
+/// but parsed into `T` only by [`JsonBody::parse`], which handlers call once
+/// the caller is authorized: a caller without the role gets 403, not a
+/// validation answer.
 pub struct JsonBody<T> {
-    pub value: T,
-    pub document: serde_json::Value,
     pub bytes: web::Bytes,
+    target: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+/// A parsed body: the typed value and the document (for merge patches).
+pub struct Parsed<T> {
+    pub value: T,
+    pub document: serde_json::Value,
+}
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// 400 for malformed JSON; 422 naming the field for a wrong shape.
+    pub fn parse(&self) -> ApiResult<Parsed<T>> {
+        let document: serde_json::Value = serde_json::from_slice(&self.bytes)
+            .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        let value = from_document(&document)?;
+        Ok(Parsed { value, document })
+    }
+}
+
+impl<T: 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -57,14 +74,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 }
                 buf.extend_from_slice(&chunk);
             }
-            let bytes = buf.freeze();
-            let document: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
-            let value = from_document(&document)?;
             Ok(JsonBody {
-                value,
-                document,
-                bytes,
+                bytes: buf.freeze(),
+                target: std::marker::PhantomData,
             })
         })
     }

@@ -42,15 +42,16 @@ pub async fn create_user(
     key: IdempotencyKey,
     body: JsonBody<UserInput>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.value.normalized()?;
+    let bytes = body.bytes.clone();
     idempotency::create(
         &state,
         credentials,
         Need::Admin,
         key,
         &req,
-        &body.bytes,
+        &bytes,
         move |conn, actor| {
+            let input = body.parse()?.value.normalized()?;
             let hash = auth::hash_password(&input.password)?;
             let user = repo::create(conn, Some(actor), input, hash)?;
             Ok(Created {
@@ -173,9 +174,10 @@ pub async fn update_user(
     body: JsonBody<UserPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    UserPatch::reject_nulls(&body.document)?;
-    let patch = body.value.normalized()?;
     let user = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        let parsed = body.parse()?;
+        UserPatch::reject_nulls(&parsed.document)?;
+        let patch = parsed.value.normalized()?;
         let hash = patch
             .password
             .as_deref()

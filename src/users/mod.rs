@@ -126,6 +126,7 @@ pub struct UserRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub tokens_valid_after: Option<NaiveDateTime>,
 }
 
 impl UserRow {

@@ -66,6 +66,7 @@ pub fn create(
         version: 1,
         created_at: now,
         updated_at: now,
+        tokens_valid_after: None,
     };
     diesel::insert_into(users::table)
         .values(&row)
@@ -126,8 +127,11 @@ pub fn update(
     if let Some(active) = patch.active {
         next.active = active;
     }
+    let now = db::now();
     if let Some(hash) = password_hash {
         next.password_hash = hash;
+        // A new password signs out every session that knew the old one.
+        next.tokens_valid_after = Some(now);
     }
     let unchanged = next.email == current.email
         && next.name == current.name
@@ -137,8 +141,11 @@ pub fn update(
     if unchanged {
         return current.to_user();
     }
+    if next.role != Role::Admin.as_str() || !next.active {
+        keep_an_admin(conn, &current)?;
+    }
     next.version += 1;
-    next.updated_at = db::now();
+    next.updated_at = now;
     let updated = diesel::update(
         users::table
             .find(id)
@@ -163,12 +170,33 @@ pub fn update(
     Ok(user)
 }
 
+/// Refuses to demote, deactivate or delete the last active admin (an admin
+/// API key could otherwise lock every person out).
+fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
+    if user.role != Role::Admin.as_str() || !user.active {
+        return Ok(());
+    }
+    let other_admins: i64 = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::active.eq(true))
+        .filter(users::id.ne(&user.id))
+        .count()
+        .get_result(conn)?;
+    if other_admins == 0 {
+        return Err(ApiError::Unprocessable(
+            "this is the last active admin; make another user admin first".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
     let current = row(conn, id)?;
     if_match.check(current.version)?;
     if actor.id == id {
         return Err(ApiError::Unprocessable("you cannot delete yourself".into()));
     }
+    keep_an_admin(conn, &current)?;
     let owned: i64 = customers::table
         .filter(customers::owner_id.eq(id))
         .count()

@@ -631,6 +631,25 @@ fn roles_are_enforced(app: &TestApp) {
     app.get("/api/v1/customers", &viewer).expect(200);
     app.get(&url, &viewer).expect(200);
     app.post("/api/v1/customers", &viewer, &body).problem(403);
+    // The role is checked before the body: no validation answers for the forbidden.
+    app.post("/api/v1/customers", &viewer, &json!({"kind": "robot"}))
+        .problem(403);
+    app.request(
+        "POST",
+        "/api/v1/customers",
+        Some(&viewer),
+        &[],
+        Some(b"{oops"),
+    )
+    .problem(403);
+    app.request(
+        "GET",
+        &url,
+        None,
+        &[("Authorization", &format!("BEARER {viewer}"))],
+        None,
+    )
+    .expect(200);
     app.patch(&url, &viewer, &json!({"name": "x"})).problem(403);
     app.delete(&url, &viewer).problem(403);
 

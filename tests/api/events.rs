@@ -364,9 +364,8 @@ fn user_and_key_events_are_for_admins_only(app: &TestApp) {
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0]["record_id"], c["id"]);
         for resource in ["users", "api_keys"] {
-            let page = feed(app, token, &format!("resource={resource}"));
-            assert_eq!(page["data"], json!([]), "{resource} hidden");
-            assert_eq!(page["has_more"], false);
+            app.get(&format!("/api/v1/events?resource={resource}"), token)
+                .problem(403);
         }
         // Paging over hidden events still ends and never reveals them.
         let page = feed(app, token, "limit=1");

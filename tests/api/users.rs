@@ -7,6 +7,7 @@ use crate::both_backends;
 use crate::common::{fields, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 both_backends!(
+    last_admin_cannot_be_removed_even_by_a_key,
     create_read_never_exposes_password,
     create_rejects_invalid_input_naming_fields,
     duplicate_email_conflicts_naming_existing_user,
@@ -414,8 +415,19 @@ fn patch_changes_fields_and_password(app: &TestApp) {
     assert_eq!(event["action"], "updated");
     assert_eq!(event["record_id"], u["id"]);
     assert_eq!(event["data"]["version"], 3);
-    // Tokens issued before a password change keep working until they expire.
-    app.get("/api/v1/users/me", &old_token).expect(200);
+    // Tokens issued before a password change stop working; new ones work.
+    let user_id = u["id"].as_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let earlier = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": user_id, "role": "agent", "iat": now - 5, "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(crate::common::JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    app.get("/api/v1/users/me", &earlier).problem(401);
+    let fresh = app.login("ada.l@example.com", "brand new password");
+    app.get("/api/v1/users/me", &fresh).expect(200);
+    let _ = old_token;
 
     app.request(
         "PATCH",
@@ -738,4 +750,31 @@ fn idempotent_user_creation(app: &TestApp) {
         .problem(422);
     assert_eq!(users_total(app), 2);
     assert_eq!(login_status(app, "once@example.com", PASSWORD), 200);
+}
+
+fn last_admin_cannot_be_removed_even_by_a_key(app: &TestApp) {
+    let key = app
+        .post(
+            "/api/v1/api-keys",
+            &app.admin_token,
+            &json!({"name": "root", "role": "admin"}),
+        )
+        .expect(201)
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("/api/v1/users/{}", admin_id(app));
+    app.patch(&url, &key, &json!({"role": "manager"}))
+        .problem(422);
+    app.patch(&url, &key, &json!({"active": false}))
+        .problem(422);
+    app.delete(&url, &key).problem(422);
+    // With a second admin, the first one can step down.
+    let other = new_user(app, "second-admin@example.com", "admin");
+    app.patch(&url, &key, &json!({"role": "manager"}))
+        .expect(200);
+    let other_url = format!("/api/v1/users/{}", id_of(&other));
+    app.patch(&other_url, &key, &json!({"active": false}))
+        .problem(422);
 }

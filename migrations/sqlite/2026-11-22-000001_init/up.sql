@@ -12,7 +12,9 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL,
     version BIGINT NOT NULL DEFAULT 1,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    -- Tokens issued before this time are refused (set on a password change).
+    tokens_valid_after TIMESTAMP
 );
 CREATE INDEX users_created_at_id ON users (created_at, id);
 
