@@ -99,12 +99,19 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     // Continue numbering after earlier seeds, so unique values stay unique.
     let offset = customers::table.count().get_result::<i64>(conn)? as u64;
     let postgres = db::is_postgres(conn);
-    drop(pooled);
     let started = Instant::now();
+    // A large load into PostgreSQL is faster with the secondary indexes built
+    // once afterwards than maintained row by row.
+    let deferred = if postgres && n >= DEFER_INDEXES_FROM {
+        drop_secondary_indexes(conn)?
+    } else {
+        Vec::new()
+    };
+    drop(pooled);
     // PostgreSQL loads in parallel; SQLite has one writer anyway.
     let threads = if postgres { THREADS } else { 1 };
     let share = n.div_ceil(threads);
-    std::thread::scope(|scope| {
+    let loaded = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 let (pool, owners) = (&pool, &owners);
@@ -120,9 +127,12 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
             w.join()
                 .map_err(|_| anyhow::anyhow!("seed thread panicked"))?
         })
-    })?;
+    });
     let mut pooled = pool.get()?;
     let conn: &mut DbConn = &mut pooled;
+    // Rebuild the indexes even when the load failed.
+    rebuild_indexes(conn, &deferred)?;
+    loaded?;
     if postgres {
         for table in ["customers", "contacts", "record_tags"] {
             diesel::sql_query(format!("ANALYZE {table}")).execute(conn)?;
@@ -130,6 +140,51 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     }
     println!(
         "seeded {n} customers in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Loads of at least this many customers defer index maintenance.
+const DEFER_INDEXES_FROM: u64 = 100_000;
+
+#[derive(QueryableByName)]
+struct IndexDef {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    indexname: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    indexdef: String,
+}
+
+/// Drops the seeded tables' indexes that back no constraint, returning their
+/// definitions (read from the catalog, so they always match the migrations).
+fn drop_secondary_indexes(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    let defs: Vec<IndexDef> = diesel::sql_query(
+        "SELECT indexname::text AS indexname, indexdef FROM pg_indexes \
+         WHERE schemaname = current_schema() \
+         AND tablename IN ('customers', 'contacts', 'record_tags') \
+         AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+    )
+    .load(conn)?;
+    for def in &defs {
+        diesel::sql_query(format!("DROP INDEX IF EXISTS \"{}\"", def.indexname)).execute(conn)?;
+    }
+    log::info!("deferred {} indexes until the load ends", defs.len());
+    Ok(defs.into_iter().map(|d| d.indexdef).collect())
+}
+
+fn rebuild_indexes(conn: &mut DbConn, definitions: &[String]) -> anyhow::Result<()> {
+    if definitions.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    diesel::sql_query("SET maintenance_work_mem = '256MB'").execute(conn)?;
+    for definition in definitions {
+        diesel::sql_query(definition.as_str()).execute(conn)?;
+    }
+    log::info!(
+        "rebuilt {} indexes in {:.1}s",
+        definitions.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
