@@ -11,6 +11,7 @@
 #
 # Settings (environment):
 #   BENCH_PG              server URL without database   (postgres://postgres@127.0.0.1:5432)
+#   BENCH_PG_OPTIONS      connection options for all clients (sslmode=disable)
 #   BENCH_DB              big database                  (crm_bench)
 #   BENCH_CUSTOMERS       customers in BENCH_DB          (1000000)
 #   BENCH_SMALL_DB        small database                (crm_bench_small)
@@ -33,6 +34,8 @@ ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 cd "$ROOT"
 
 PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+# Connection options for the service, pgbench and psql alike; TLS is off on loopback.
+PG_OPTS="${BENCH_PG_OPTIONS:-sslmode=disable}"
 BIG_DB="${BENCH_DB:-crm_bench}"
 BIG_N="${BENCH_CUSTOMERS:-1000000}"
 SMALL_DB="${BENCH_SMALL_DB:-crm_bench_small}"
@@ -56,16 +59,18 @@ LIST_QUERY="lifecycle_stage=active&sort=-created_at&limit=50"
 
 log() { printf '\n=== %s  %s\n' "$(date +%T)" "$*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
-psql_db() { local db="$1"; shift; psql "$PG/$db" -X -v ON_ERROR_STOP=1 -q "$@"; }
+psql_db() { local db="$1"; shift; psql "$PG/$db?$PG_OPTS" -X -v ON_ERROR_STOP=1 -q "$@"; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 [[ "$DURATION" =~ ^[0-9]+$ && "$WARMUP" =~ ^[0-9]+$ ]] || die "BENCH_DURATION and BENCH_WARMUP are whole seconds"
 
 # --- tools ---------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-  log "installing wrk"
-  if ! apt-get install -y wrk >/dev/null 2>&1; then
-    apt-get update >/dev/null && apt-get install -y wrk >/dev/null
+MISSING=()
+for tool in wrk jq curl; do command -v "$tool" >/dev/null || MISSING+=("$tool"); done
+if [[ ${#MISSING[@]} -gt 0 ]]; then
+  log "installing ${MISSING[*]}"
+  if ! apt-get install -y "${MISSING[@]}" >/dev/null 2>&1; then
+    apt-get update >/dev/null && apt-get install -y "${MISSING[@]}" >/dev/null
   fi
 fi
 for tool in wrk pgbench psql curl jq; do
@@ -98,7 +103,7 @@ if curl -s -o /dev/null "$BASE/health"; then die "something already listens on p
 
 start_service() { # db
   local db="$1"
-  DATABASE_URL="$PG/$db" CRM_ADDR="127.0.0.1:$PORT" CRM_DB_POOL_SIZE="$POOL" \
+  DATABASE_URL="$PG/$db?$PG_OPTS" CRM_ADDR="127.0.0.1:$PORT" CRM_DB_POOL_SIZE="$POOL" \
     CRM_ADMIN_EMAIL="$ADMIN_EMAIL" CRM_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
     CRM_JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
     "$BIN" serve >>"$WORK/service-$db.log" 2>&1 &
@@ -138,7 +143,7 @@ prepare_db() { # db customers
     if [[ "$have" == "$n" ]]; then
       log "reusing $db ($n customers)"
       DATASET_NOTE[$db]="reused (already held $n customers)"
-      psql_db "$db" -c "VACUUM (ANALYZE) customers; VACUUM (ANALYZE) events; CHECKPOINT;" >/dev/null
+      psql_db "$db" -c "VACUUM (ANALYZE) customers" -c "VACUUM (ANALYZE) events" -c "CHECKPOINT" >/dev/null
       return
     fi
     log "$db holds '${have:-nothing}', not $n customers: seeding it afresh"
@@ -151,11 +156,12 @@ prepare_db() { # db customers
   log "seeding $db with $n customers"
   local t0 t1 t2
   t0=$(date +%s.%N)
-  DATABASE_URL="$PG/$db" RUST_LOG=info "$BIN" seed --customers "$n" 2>&1 | tee "$WORK/seed-$db.log" >&2
+  DATABASE_URL="$PG/$db?$PG_OPTS" RUST_LOG=info "$BIN" seed --customers "$n" 2>&1 | tee "$WORK/seed-$db.log" >&2
   t1=$(date +%s.%N)
   # Settle the freshly loaded tables now, so that neither autovacuum nor a
   # checkpoint lands in the middle of a measurement.
-  psql_db "$db" -c "VACUUM (ANALYZE) customers; VACUUM (ANALYZE) contacts; VACUUM (ANALYZE) record_tags; CHECKPOINT;" >/dev/null
+  psql_db "$db" -c "VACUUM (ANALYZE) customers" -c "VACUUM (ANALYZE) contacts" \
+    -c "VACUUM (ANALYZE) record_tags" -c "CHECKPOINT" >/dev/null
   t2=$(date +%s.%N)
   DATASET_NOTE[$db]="$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "seeded in %.1f s (crm seed), then VACUUM ANALYZE + CHECKPOINT in %.1f s", b - a, c - b }')"
   [[ "$(count_customers "$db")" == "$n" ]] || die "$db does not hold $n customers after seeding"
@@ -220,13 +226,13 @@ log_pct() { # percent files...
 run_pgbench() { # key db script extra-args...
   local key="$1" db="$2" script="$3" out="$WORK/pgbench-$1.txt" load; shift 3
   if [[ "$WARMUP" -gt 0 ]]; then
-    pgbench -n -M prepared -c "$CONNS" -j "$THREADS" -T "$WARMUP" "$@" -f "$BENCH_DIR/$script" "$PG/$db" >/dev/null 2>&1
+    pgbench -n -M prepared -c "$CONNS" -j "$THREADS" -T "$WARMUP" "$@" -f "$BENCH_DIR/$script" "$PG/$db?$PG_OPTS" >/dev/null 2>&1
   fi
   load="$(load1)"
   log "pgbench $key: -M prepared -c $CONNS -j $THREADS -T $DURATION -f bench/$script ($db)"
   rm -f "$WORK/pgblog-$key".*
   pgbench -n -M prepared -c "$CONNS" -j "$THREADS" -T "$DURATION" "$@" -f "$BENCH_DIR/$script" \
-    -l --log-prefix="$WORK/pgblog-$key" "$PG/$db" 2>&1 | tee "$out" >&2
+    -l --log-prefix="$WORK/pgblog-$key" "$PG/$db?$PG_OPTS" 2>&1 | tee "$out" >&2
   local tps avg failed
   tps="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out")"
   avg="$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$out")"
@@ -276,7 +282,7 @@ SIZE_SMALL="$(psql_db "$SMALL_DB" -At -c "SELECT pg_size_pretty(pg_database_size
 
 log "removing the $CREATED customers the create scenario added"
 remove_created "$BIG_DB"
-psql_db "$BIG_DB" -c "DROP TABLE IF EXISTS bench_ids; VACUUM (ANALYZE) customers; VACUUM (ANALYZE) events;" >/dev/null
+psql_db "$BIG_DB" -c "DROP TABLE IF EXISTS bench_ids" -c "VACUUM (ANALYZE) customers" -c "VACUUM (ANALYZE) events" >/dev/null
 
 # --- report --------------------------------------------------------------
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
@@ -318,7 +324,7 @@ p99_line() { # key
 REPORT="$(cat <<EOF
 # Benchmark $STARTED
 
-- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src migrations Cargo.toml Cargo.lock 2>/dev/null || echo ' (with uncommitted changes to the service)')
+- Commit checked out at run time: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src migrations Cargo.toml Cargo.lock 2>/dev/null || echo ' (with uncommitted changes to the service)'); binary built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ) (it may predate the checkout: rebuild to measure the current code)
 - Machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM; load average at start: $LOAD_AT_START. wrk, pgbench, PostgreSQL and the service all run on these CPUs.
 - PostgreSQL: $(psql_db postgres -At -c "SHOW server_version") (shared_buffers $(psql_db postgres -At -c "SHOW shared_buffers")), on 127.0.0.1
 - Service: \`$BIN\`, RUST_LOG=warn, CRM_DB_POOL_SIZE=$POOL, default workers

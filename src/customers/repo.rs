@@ -102,7 +102,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResu
     diesel::insert_into(customers::table)
         .values(&row)
         .execute(conn)?;
-    tags::replace(conn, RESOURCE.as_str(), &id, &input.tags)?;
+    tags::add(conn, RESOURCE.as_str(), &id, &input.tags)?;
     let customer = row.into_customer()?;
     events::append(
         conn,

@@ -14,6 +14,11 @@ pub fn replace(
     tags: &[String],
 ) -> ApiResult<()> {
     remove_all(conn, resource, record_id)?;
+    add(conn, resource, record_id, tags)
+}
+
+/// Tags of a new record (nothing to remove first).
+pub fn add(conn: &mut DbConn, resource: &str, record_id: &str, tags: &[String]) -> ApiResult<()> {
     if tags.is_empty() {
         return Ok(());
     }
