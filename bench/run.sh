@@ -22,7 +22,7 @@
 #   BENCH_WARMUP          seconds of unmeasured warm-up before each (5)
 #   BENCH_CONNECTIONS     concurrent connections, wrk and pgbench (16)
 #   BENCH_THREADS         wrk and pgbench threads (-t / -j) (2)
-#   BENCH_POOL_SIZE       CRM_DB_POOL_SIZE of the service (= BENCH_CONNECTIONS)
+#   BENCH_POOL_SIZE       CRM_DB_POOL_SIZE of the service (default: the service's own, 2 per core)
 #   BENCH_SAMPLE          number of random existing ids used by get-by-id (1000)
 #   BENCH_PORT            port the service listens on     (18080)
 #   CRM_BIN               binary to run (default: $CARGO_TARGET_DIR/release/crm,
@@ -45,7 +45,7 @@ DURATION="${BENCH_DURATION:-20}"
 WARMUP="${BENCH_WARMUP:-5}"
 CONNS="${BENCH_CONNECTIONS:-16}"
 THREADS="${BENCH_THREADS:-2}"
-POOL="${BENCH_POOL_SIZE:-$CONNS}"
+POOL="${BENCH_POOL_SIZE:-}"
 SAMPLE="${BENCH_SAMPLE:-1000}"
 PORT="${BENCH_PORT:-18080}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crm-target}"
@@ -327,7 +327,7 @@ REPORT="$(cat <<EOF
 - Commit checked out at run time: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src migrations Cargo.toml Cargo.lock 2>/dev/null || echo ' (with uncommitted changes to the service)'); binary built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ) (it may predate the checkout: rebuild to measure the current code)
 - Machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM; load average at start: $LOAD_AT_START. wrk, pgbench, PostgreSQL and the service all run on these CPUs.
 - PostgreSQL: $(psql_db postgres -At -c "SHOW server_version") (shared_buffers $(psql_db postgres -At -c "SHOW shared_buffers")), on 127.0.0.1
-- Service: \`$BIN\`, RUST_LOG=warn, CRM_DB_POOL_SIZE=$POOL, default workers
+- Service: \`$BIN\`, RUST_LOG=warn, CRM_DB_POOL_SIZE=${POOL:-default (2 per core)}, default workers
 - Load: $CONNS connections, $THREADS threads, ${DURATION} s per scenario after ${WARMUP} s of warm-up
 - $BIG_DB: $BIG_N customers, $SIZE_BIG, ${DATASET_NOTE[$BIG_DB]}
 - $SMALL_DB: $SMALL_N customers, $SIZE_SMALL, ${DATASET_NOTE[$SMALL_DB]}
