@@ -73,6 +73,17 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
     }
 }
 
+/// A record's writable fields with a JSON merge patch applied, ready to be
+/// normalized and validated like a create body.
+pub fn merged<I>(current: &I, patch: &serde_json::Value) -> crate::error::ApiResult<I>
+where
+    I: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut document = serde_json::to_value(current)?;
+    merge_patch(&mut document, patch);
+    crate::http::body::from_document(&document)
+}
+
 /// Trims a text field and turns an empty one into `None`.
 pub fn clean(value: &mut Option<String>) {
     if let Some(v) = value {

@@ -123,10 +123,7 @@ pub fn update(
 ) -> ApiResult<Customer> {
     let current = get(conn, id)?;
     if_match.check(current.version)?;
-    let mut document = serde_json::to_value(current.input())?;
-    crate::model::merge_patch(&mut document, patch);
-    let input: CustomerInput = crate::http::body::from_document(&document)?;
-    let input = input.normalized()?;
+    let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
         return Ok(current);
     }
