@@ -26,6 +26,7 @@ const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
 pub struct ApiKeyInput {
     /// What the key is for.
     #[validate(length(min = 1, max = 100, code = "length"))]
+    #[schema(min_length = 1, max_length = 100)]
     #[schema(example = "ERP sync")]
     pub name: String,
     /// The role the key acts with.

@@ -22,16 +22,21 @@ use crate::validation;
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     /// The customer this person belongs to.
+    #[validate(length(min = 1, max = 64, code = "length"))]
+    #[schema(min_length = 1, max_length = 64)]
     pub customer_id: String,
     #[validate(length(min = 1, max = 100, code = "length"))]
+    #[schema(min_length = 1, max_length = 100)]
     #[schema(example = "Ada")]
     pub first_name: String,
     #[validate(length(max = 100, code = "too_long"))]
+    #[schema(max_length = 100)]
     #[serde(default)]
     #[schema(example = "Lovelace")]
     pub last_name: Option<String>,
     /// Stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[schema(max_length = 254)]
     #[serde(default)]
     pub email: Option<String>,
     #[validate(custom(function = "validation::phone"))]
@@ -39,6 +44,7 @@ pub struct ContactInput {
     pub phone: Option<String>,
     /// Job title.
     #[validate(length(max = 100, code = "too_long"))]
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub title: Option<String>,
     /// The customer's main contact; setting it clears the flag on the others.
@@ -46,6 +52,7 @@ pub struct ContactInput {
     pub is_primary: bool,
     /// Your own key for this contact; unique.
     #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(min_length = 1, max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
 }

@@ -49,19 +49,24 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 pub struct Address {
     #[validate(length(max = 200, code = "too_long"))]
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub line1: Option<String>,
     #[validate(length(max = 200, code = "too_long"))]
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub line2: Option<String>,
     #[validate(length(max = 100, code = "too_long"))]
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub city: Option<String>,
     /// State, province or region.
     #[validate(length(max = 100, code = "too_long"))]
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub region: Option<String>,
     #[validate(length(max = 20, code = "too_long"))]
+    #[schema(max_length = 20)]
     #[serde(default)]
     pub postal_code: Option<String>,
     /// ISO 3166-1 alpha-2 country code, such as `DE` (case-insensitive on input).
@@ -105,10 +110,12 @@ pub struct CustomerInput {
     pub kind: CustomerKind,
     /// Display name: the person's full name or the company's name.
     #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(min_length = 1, max_length = 200)]
     #[schema(example = "Acme GmbH")]
     pub name: String,
     /// Unique among customers; stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[schema(max_length = 254)]
     #[serde(default)]
     #[schema(example = "billing@acme.example")]
     pub email: Option<String>,
@@ -121,6 +128,7 @@ pub struct CustomerInput {
     #[serde(default)]
     pub website: Option<String>,
     #[validate(length(max = 100, code = "too_long"))]
+    #[schema(max_length = 100)]
     #[serde(default)]
     pub industry: Option<String>,
     #[validate(nested)]
@@ -137,14 +145,19 @@ pub struct CustomerInput {
     #[serde(default)]
     pub sms_opt_in: bool,
     /// The customer who referred this one.
+    #[validate(length(max = 64, code = "too_long"))]
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub referred_by_id: Option<String>,
     /// The user responsible for this customer.
+    #[validate(length(max = 64, code = "too_long"))]
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub owner_id: Option<String>,
     /// Up to 50 labels of 1 to 64 characters; duplicates are dropped.
     #[validate(custom(function = "validation::tags"))]
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub tags: Vec<String>,
     /// Free-form attributes: up to 50 keys, 16 KiB in all.
     #[validate(custom(function = "validation::custom_fields"))]
@@ -153,6 +166,7 @@ pub struct CustomerInput {
     pub custom_fields: Map<String, Value>,
     /// Your own key for this customer (for example the ERP's); unique.
     #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(min_length = 1, max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
 }

@@ -26,13 +26,16 @@ fn default_true() -> bool {
 pub struct UserInput {
     /// Sign-in name; unique, stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[schema(max_length = 254)]
     #[schema(example = "ada@example.com")]
     pub email: String,
     #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub role: Role,
     /// 8 to 256 characters.
     #[validate(length(min = 8, max = 256, code = "length"))]
+    #[schema(min_length = 8, max_length = 256)]
     #[schema(format = Password)]
     pub password: String,
     #[serde(default = "default_true")]
@@ -44,14 +47,17 @@ pub struct UserInput {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[schema(max_length = 254)]
     #[schema(nullable = false)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 200, code = "length"))]
+    #[schema(min_length = 1, max_length = 200)]
     #[schema(nullable = false)]
     pub name: Option<String>,
     #[schema(nullable = false)]
     pub role: Option<Role>,
     #[validate(length(min = 8, max = 256, code = "length"))]
+    #[schema(min_length = 8, max_length = 256)]
     #[schema(format = Password)]
     #[schema(nullable = false)]
     pub password: Option<String>,
