@@ -25,7 +25,12 @@ fn postgres_required() -> bool {
 enum Database {
     // Held for its Drop, which removes the directory.
     Sqlite(#[allow(dead_code)] tempfile_dir::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another app's database: that app cleans it up.
+    Shared,
 }
 
 impl Drop for Database {
@@ -61,6 +66,7 @@ pub struct TestApp {
     pub base: String,
     pub admin_token: String,
     pub backend: &'static str,
+    database_url: String,
     agent: ureq::Agent,
     _database: Database,
 }
@@ -192,7 +198,7 @@ impl TestApp {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        env.insert("DATABASE_URL".into(), url);
+        env.insert("DATABASE_URL".into(), url.clone());
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
         }
@@ -221,6 +227,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             admin_token: String::new(),
             backend,
+            database_url: url,
             agent,
             _database: database,
         };
@@ -275,8 +282,19 @@ impl TestApp {
     pub fn postgres_database(&self) -> Option<&str> {
         match &self._database {
             Database::Postgres { name, .. } => Some(name),
-            Database::Sqlite(_) => None,
+            Database::Sqlite(_) | Database::Shared => None,
         }
+    }
+
+    /// A second replica of the service on this app's database (it must
+    /// outlive the replica, which does not clean up).
+    pub fn replica(&self, extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn(
+            self.database_url.clone(),
+            Database::Shared,
+            self.backend,
+            extra,
+        )
     }
 
     pub fn get(&self, path: &str, token: &str) -> Resp {

@@ -8,5 +8,6 @@ mod contract;
 mod customers;
 mod events;
 mod ops;
+mod replicas;
 mod resilience;
 mod users;
