@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod auth;
+mod cli;
 mod common;
 mod contacts;
 mod contract;

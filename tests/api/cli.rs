@@ -1,0 +1,135 @@
+//! The binary as a user runs it: first start prints the admin's password
+//! once, a bad setting stops start-up with one line naming it, SIGTERM shuts
+//! down gracefully, and `openapi` prints the contract.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crm");
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("crm-cli-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn first_start_prints_admin_password_and_sigterm_stops_gracefully() {
+    let dir = temp_dir();
+    let mut child = Command::new(BIN)
+        .current_dir(&dir)
+        .env_clear()
+        .env("CRM_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open until the end: a closed pipe would fail the child's next print.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = stdout.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("Created the first admin: admin@localhost with password "),
+        "{first}"
+    );
+    let password = first.rsplit(' ').next().unwrap().to_string();
+    assert!(password.len() >= 16);
+
+    // The log says where it listens; the SQLite file is created beside it.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = stderr.next().unwrap().unwrap();
+        assert!(!line.contains(&password), "the password is never logged");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(dir.join("crm.db").exists());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let res = agent
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(format!(
+            r#"{{"email":"admin@localhost","password":"{password}"}}"#
+        ))
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+
+    // A restart keeps the admin and prints no new password.
+    let out = Command::new(BIN)
+        .current_dir(&dir)
+        .env_clear()
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("password"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_line_naming_them() {
+    let dir = temp_dir();
+    for (name, value) in [
+        ("CRM_ADDR", "not-an-address"),
+        ("CRM_DB_POOL_SIZE", "0"),
+        ("CRM_TOKEN_TTL_SECS", "soon"),
+        ("CRM_JWT_SECRET", "short"),
+        ("CRM_ADMIN_EMAIL", "nobody"),
+        ("CRM_CORS_ORIGINS", "ftp://x"),
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(&dir)
+            .env_clear()
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    let out = Command::new(BIN)
+        .current_dir(&dir)
+        .env_clear()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(!dir.join("crm.db").exists(), "nothing was created");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn openapi_subcommand_prints_the_contract() {
+    let out = Command::new(BIN)
+        .arg("openapi")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, serde_json::to_value(crm::openapi()).unwrap());
+}
