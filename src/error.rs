@@ -241,6 +241,7 @@ impl From<DieselError> for ApiError {
             }
             DieselError::DatabaseError(_, info)
                 if info.message().contains("database is locked")
+                    || info.message().contains("deadlock detected")
                     || info.message().contains("terminating connection")
                     || info.message().contains("server closed the connection") =>
             {

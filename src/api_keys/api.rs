@@ -6,7 +6,7 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use super::{ApiKeyInput, ApiKeyListParams, ApiKeyPage, NewApiKey};
 use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, IdempotencyKey, JsonBody, Query};
+use crate::http::{self, IdempotencyKey, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
 use crate::AppState;
 
@@ -101,9 +101,8 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
         crate::db::write_tx(conn, |c| super::revoke(c, actor, &id))
     })

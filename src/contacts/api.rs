@@ -8,7 +8,7 @@ use super::{Contact, ContactInput, ContactPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
-use crate::http::{self, IfMatch, JsonBody, Query};
+use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
 use crate::AppState;
 
@@ -105,10 +105,9 @@ pub async fn list_contacts(
 pub async fn list_customer_contacts(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     Query(params): Query<CustomerContactsParams>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
         repo::list_of_customer(conn, id, params)
     })
@@ -132,9 +131,8 @@ pub async fn list_customer_contacts(
 pub async fn get_contact(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let contact = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
         repo::get(conn, &id)
     })
@@ -169,11 +167,10 @@ pub async fn get_contact(
 pub async fn update_contact(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     if_match: IfMatch,
     body: JsonBody<ContactPatch>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let contact = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
         let patch = body.parse()?.document;
         crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
@@ -203,10 +200,9 @@ pub async fn update_contact(
 pub async fn delete_contact(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     auth::authorize(&state, credentials, Need::Delete, move |conn, actor| {
         crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
     })

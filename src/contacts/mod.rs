@@ -63,20 +63,26 @@ pub struct ContactInput {
 #[allow(dead_code)] // parsed to check types and names; the merge uses the document
 pub struct ContactPatch {
     #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 64)]
     pub customer_id: Option<String>,
     #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 100)]
     pub first_name: Option<String>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 100)]
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 100)]
     pub title: Option<Option<String>>,
-    #[schema(nullable = false)]
+    /// `null` resets it to `false`.
     pub is_primary: Option<bool>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(min_length = 1, max_length = 200)]
     pub external_id: Option<Option<String>>,
 }
 

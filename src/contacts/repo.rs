@@ -25,6 +25,25 @@ pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Contact> {
         .ok_or_else(|| ApiError::not_found("contact"))
 }
 
+/// The contact, locked against other writers until the transaction ends.
+fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<Contact> {
+    if_match.read_locked(
+        conn,
+        |c| get(c, id),
+        |contact| contact.version,
+        |c, version| {
+            let locked = diesel::update(
+                contacts::table
+                    .find(id)
+                    .filter(contacts::version.eq(version)),
+            )
+            .set(contacts::version.eq(version))
+            .execute(c)?;
+            Ok(locked == 1)
+        },
+    )
+}
+
 fn check_unique_and_references(conn: &mut DbConn, id: &str, input: &ContactInput) -> ApiResult<()> {
     let customer_exists: i64 = customers::table
         .find(&input.customer_id)
@@ -58,28 +77,26 @@ fn check_unique_and_references(conn: &mut DbConn, id: &str, input: &ContactInput
 /// A customer has at most one primary contact: making `id` primary clears
 /// the flag on the others, each with its own event.
 fn clear_other_primaries(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiResult<Vec<Change>> {
-    let others: Vec<ContactRow> = contacts::table
+    let others: Vec<String> = contacts::table
         .filter(contacts::customer_id.eq(customer_id))
         .filter(contacts::is_primary.eq(true))
         .filter(contacts::id.ne(id))
+        .select(contacts::id)
         .load(conn)?;
-    let now = db::now();
     let mut changes = Vec::new();
-    for row in others {
-        let before = row.clone().into_contact();
-        let after = ContactRow {
-            is_primary: false,
-            version: row.version + 1,
-            updated_at: now,
-            ..row
-        };
-        diesel::update(contacts::table.find(&after.id))
-            .set(&after)
+    for other in others {
+        let before = read_locked(conn, &other, &IfMatch::default())?;
+        diesel::update(contacts::table.find(&other))
+            .set((
+                contacts::is_primary.eq(false),
+                contacts::version.eq(before.version + 1),
+                contacts::updated_at.eq(db::now()),
+            ))
             .execute(conn)?;
-        let after = after.into_contact();
+        let after = get(conn, &other)?;
         changes.push(Change::updated(
             RESOURCE,
-            &after.id,
+            &other,
             before.to_json(),
             after.to_json(),
         ));
@@ -113,8 +130,7 @@ pub fn update(
     if_match: &IfMatch,
     patch: &serde_json::Value,
 ) -> ApiResult<Contact> {
-    let current = get(conn, id)?;
-    if_match.check(current.version)?;
+    let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
         return Ok(current);
@@ -127,16 +143,9 @@ pub fn update(
         db::from_utc(current.created_at),
         db::now(),
     );
-    let updated = diesel::update(
-        contacts::table
-            .find(id)
-            .filter(contacts::version.eq(current.version)),
-    )
-    .set(&row)
-    .execute(conn)?;
-    if updated == 0 {
-        return Err(ApiError::PreconditionFailed);
-    }
+    diesel::update(contacts::table.find(id))
+        .set(&row)
+        .execute(conn)?;
     let mut changes = if input.is_primary {
         clear_other_primaries(conn, &input.customer_id, id)?
     } else {
@@ -154,8 +163,7 @@ pub fn update(
 }
 
 pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    let current = get(conn, id)?;
-    if_match.check(current.version)?;
+    let current = read_locked(conn, id, if_match)?;
     diesel::delete(contacts::table.find(id)).execute(conn)?;
     events::append(
         conn,

@@ -10,7 +10,7 @@ use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
-use crate::http::{self, IfMatch, JsonBody, Query};
+use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
 use crate::AppState;
 
@@ -109,9 +109,8 @@ pub async fn list_customers(
 pub async fn get_customer(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let customer = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
         repo::get(conn, &id)
     })
@@ -146,11 +145,10 @@ pub async fn get_customer(
 pub async fn update_customer(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     if_match: IfMatch,
     body: JsonBody<CustomerPatch>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let customer = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
         let patch = body.parse()?.document;
         crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
@@ -180,10 +178,9 @@ pub async fn update_customer(
 pub async fn delete_customer(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     auth::authorize(&state, credentials, Need::Delete, move |conn, actor| {
         crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
     })
@@ -207,14 +204,14 @@ pub async fn delete_customer(
 pub async fn customer_history(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<HttpResponse> {
     crate::events::api::page(
         &state,
         credentials,
         vec![ResourceKind::Customers],
-        Some(id.into_inner()),
+        Some(id),
         params.after,
         params.limit,
     )

@@ -180,28 +180,33 @@ pub struct CustomerPatch {
     #[schema(nullable = false)]
     pub kind: Option<CustomerKind>,
     #[schema(nullable = false)]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 254)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 100)]
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub address: Option<Option<AddressPatch>>,
-    #[schema(nullable = false)]
+    /// `null` resets it to its default.
     pub lifecycle_stage: Option<LifecycleStage>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub tier: Option<Option<Tier>>,
-    #[schema(nullable = false)]
+    /// `null` resets it to its default.
     pub email_opt_in: Option<bool>,
-    #[schema(nullable = false)]
+    /// `null` resets it to its default.
     pub sms_opt_in: Option<bool>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 64)]
     pub referred_by_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 64)]
     pub owner_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     pub tags: Option<Option<Vec<String>>>,
@@ -209,6 +214,7 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<Option<Map<String, Value>>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(min_length = 1, max_length = 200)]
     pub external_id: Option<Option<String>>,
 }
 

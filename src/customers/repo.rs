@@ -33,6 +33,25 @@ pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Customer> {
     find(conn, id)?.ok_or_else(|| ApiError::not_found("customer"))
 }
 
+/// The customer, locked against other writers until the transaction ends.
+fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<Customer> {
+    if_match.read_locked(
+        conn,
+        |c| get(c, id),
+        |customer| customer.version,
+        |c, version| {
+            let locked = diesel::update(
+                customers::table
+                    .find(id)
+                    .filter(customers::version.eq(version)),
+            )
+            .set(customers::version.eq(version))
+            .execute(c)?;
+            Ok(locked == 1)
+        },
+    )
+}
+
 /// Refuses a value another customer already holds (409 naming it), and
 /// references to records that do not exist (422).
 fn check_unique_and_references(
@@ -121,8 +140,7 @@ pub fn update(
     if_match: &IfMatch,
     patch: &serde_json::Value,
 ) -> ApiResult<Customer> {
-    let current = get(conn, id)?;
-    if_match.check(current.version)?;
+    let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
         return Ok(current);
@@ -144,17 +162,9 @@ pub fn update(
         db::from_utc(current.created_at),
         now,
     );
-    let updated = diesel::update(
-        customers::table
-            .find(id)
-            .filter(customers::version.eq(current.version)),
-    )
-    .set(&row)
-    .execute(conn)?;
-    if updated == 0 {
-        // Another writer changed it between our read and our write.
-        return Err(ApiError::PreconditionFailed);
-    }
+    diesel::update(customers::table.find(id))
+        .set(&row)
+        .execute(conn)?;
     if input.tags != current.tags {
         tags::replace(conn, RESOURCE.as_str(), id, &input.tags)?;
     }
@@ -175,29 +185,26 @@ pub fn update(
 /// Deletes a customer with its contacts, and clears it as the referrer of
 /// other customers; each of those changes has its own event.
 pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    let current = get(conn, id)?;
-    if_match.check(current.version)?;
+    let current = read_locked(conn, id, if_match)?;
     let mut changes = crate::contacts::repo::delete_of_customer(conn, id)?;
 
-    let referred: Vec<CustomerRow> = customers::table
+    let referred: Vec<String> = customers::table
         .filter(customers::referred_by_id.eq(id))
+        .select(customers::id)
         .load(conn)?;
-    let now = db::now();
-    for row in referred {
-        let before = row.clone().into_customer()?;
-        let after_row = CustomerRow {
-            referred_by_id: None,
-            version: row.version + 1,
-            updated_at: now,
-            ..row
-        };
-        diesel::update(customers::table.find(&after_row.id))
-            .set(&after_row)
+    for other in referred {
+        let before = read_locked(conn, &other, &IfMatch::default())?;
+        diesel::update(customers::table.find(&other))
+            .set((
+                customers::referred_by_id.eq(None::<String>),
+                customers::version.eq(before.version + 1),
+                customers::updated_at.eq(db::now()),
+            ))
             .execute(conn)?;
-        let after = after_row.into_customer()?;
+        let after = get(conn, &other)?;
         changes.push(Change::updated(
             RESOURCE,
-            &after.id,
+            &other,
             before.to_json(),
             after.to_json(),
         ));

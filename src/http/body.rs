@@ -32,6 +32,17 @@ impl<T: DeserializeOwned> JsonBody<T> {
     pub fn parse(&self) -> ApiResult<Parsed<T>> {
         let document: serde_json::Value = serde_json::from_slice(&self.bytes)
             .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        if let Some(field) = nul_in(&document, "") {
+            return Err(ApiError::field(
+                if field.is_empty() {
+                    "body".to_string()
+                } else {
+                    field
+                },
+                "invalid_character",
+                "text may not contain the NUL character (U+0000)",
+            ));
+        }
         let value = from_document(&document)?;
         Ok(Parsed { value, document })
     }
@@ -82,6 +93,31 @@ impl<T: 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// The path of the first string (or key) holding U+0000, which PostgreSQL
+/// cannot store in text and which no CRM field needs.
+fn nul_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then(|| path.to_string()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_in(v, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// Deserializes a JSON document into `T`, naming the offending field on error.
 pub fn from_document<T: DeserializeOwned>(document: &serde_json::Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(document).map_err(|e| {
@@ -99,6 +135,16 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parser = form_urlencoded::parse(req.query_string().as_bytes());
+        if let Some((name, _)) = parser
+            .clone()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return std::future::ready(Err(ApiError::field(
+                name.replace('\0', ""),
+                "invalid_character",
+                "text may not contain the NUL character (U+0000)",
+            )));
+        }
         let result = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parser))
             .map(Query)
             .map_err(|e| {

@@ -40,20 +40,66 @@ pub fn json<T: Serialize>(value: &T) -> ApiResult<HttpResponse> {
         .body(serde_json::to_string(value)?))
 }
 
+/// The `{id}` of a record's URL. Ids are UUIDs; anything that cannot be one
+/// (too long, control characters) is simply not found, without a query.
+pub struct RecordId(pub String);
+
+impl FromRequest for RecordId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let id = req.match_info().get("id").unwrap_or_default();
+        ready(
+            if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+                Err(ApiError::NotFound("record not found".into()))
+            } else {
+                Ok(RecordId(id.to_string()))
+            },
+        )
+    }
+}
+
 /// The `If-Match` precondition: absent means "any version".
 #[derive(Debug, Clone, Default)]
 pub struct IfMatch(Option<Vec<String>>);
 
 impl IfMatch {
+    /// Reads a record for a change and locks it at the version read (a
+    /// guarded no-op `UPDATE … WHERE version = v`), so the rest of the
+    /// transaction changes a row no other writer can change meanwhile. When
+    /// another writer got there first it reads again: a request without
+    /// `If-Match` then goes ahead on the new version, one with it gets 412.
+    pub fn read_locked<T>(
+        &self,
+        conn: &mut crate::db::DbConn,
+        read: impl Fn(&mut crate::db::DbConn) -> ApiResult<T>,
+        version: impl Fn(&T) -> i64,
+        lock: impl Fn(&mut crate::db::DbConn, i64) -> ApiResult<bool>,
+    ) -> ApiResult<T> {
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let current = read(conn)?;
+            self.check(version(&current))?;
+            if lock(conn, version(&current))? {
+                return Ok(current);
+            }
+        }
+        Err(ApiError::Conflict {
+            detail: "the record is being changed by others right now; retry".into(),
+            field: "id".into(),
+            existing_id: None,
+        })
+    }
+
     /// Fails with 412 unless the current `version` is one the caller named.
     pub fn check(&self, version: i64) -> ApiResult<()> {
         match &self.0 {
             None => Ok(()),
             Some(tags) => {
                 let current = etag(version);
-                let matches = tags
-                    .iter()
-                    .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == current);
+                // Strong comparison (RFC 9110): a weak tag never matches.
+                let matches = tags.iter().any(|t| t == "*" || *t == current);
                 if matches {
                     Ok(())
                 } else {

@@ -8,7 +8,7 @@ use super::{User, UserInput, UserPatch};
 use crate::auth::{self, ActorType, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
-use crate::http::{self, IfMatch, JsonBody, Query};
+use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
 use crate::AppState;
 
@@ -132,9 +132,8 @@ pub async fn me(state: web::Data<AppState>, credentials: Credentials) -> ApiResu
 pub async fn get_user(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let user = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
         repo::get(conn, &id)
     })
@@ -169,11 +168,10 @@ pub async fn get_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     if_match: IfMatch,
     body: JsonBody<UserPatch>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let user = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
         let parsed = body.parse()?;
         UserPatch::reject_nulls(&parsed.document)?;
@@ -215,10 +213,9 @@ pub async fn update_user(
 pub async fn delete_user(
     state: web::Data<AppState>,
     credentials: Credentials,
-    id: web::Path<String>,
+    RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
         crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
     })

@@ -24,6 +24,21 @@ fn row(conn: &mut DbConn, id: &str) -> ApiResult<UserRow> {
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
+/// The user, locked against other writers until the transaction ends.
+fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<UserRow> {
+    if_match.read_locked(
+        conn,
+        |c| row(c, id),
+        |user| user.version,
+        |c, version| {
+            let locked = diesel::update(users::table.find(id).filter(users::version.eq(version)))
+                .set(users::version.eq(version))
+                .execute(c)?;
+            Ok(locked == 1)
+        },
+    )
+}
+
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<User> {
     row(conn, id)?.to_user()
 }
@@ -93,8 +108,7 @@ pub fn update(
     patch: UserPatch,
     password_hash: Option<String>,
 ) -> ApiResult<User> {
-    let current = row(conn, id)?;
-    if_match.check(current.version)?;
+    let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         if patch.role.is_some_and(|r| r != Role::Admin) {
             return Err(ApiError::field(
@@ -146,16 +160,9 @@ pub fn update(
     }
     next.version += 1;
     next.updated_at = now;
-    let updated = diesel::update(
-        users::table
-            .find(id)
-            .filter(users::version.eq(current.version)),
-    )
-    .set(&next)
-    .execute(conn)?;
-    if updated == 0 {
-        return Err(ApiError::PreconditionFailed);
-    }
+    diesel::update(users::table.find(id))
+        .set(&next)
+        .execute(conn)?;
     let user = next.to_user()?;
     events::append(
         conn,
@@ -191,8 +198,7 @@ fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
 }
 
 pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    let current = row(conn, id)?;
-    if_match.check(current.version)?;
+    let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         return Err(ApiError::Unprocessable("you cannot delete yourself".into()));
     }

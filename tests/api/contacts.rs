@@ -436,12 +436,20 @@ fn if_match_guards_updates_and_deletes(app: &TestApp) {
         "v2",
         "stale writes changed nothing"
     );
-    // A list of tags and the weak form both match.
+    // A list of tags matches when one does; the weak form never does.
     app.request(
         "PATCH",
         &url,
         t,
-        &[("If-Match", "\"7\", W/\"2\"")],
+        &[("If-Match", "W/\"2\"")],
+        Some(json!({"title": "weak"}).to_string().as_bytes()),
+    )
+    .problem(412);
+    app.request(
+        "PATCH",
+        &url,
+        t,
+        &[("If-Match", "\"7\", \"2\"")],
         Some(json!({"title": "v3"}).to_string().as_bytes()),
     )
     .expect(200);

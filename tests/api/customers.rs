@@ -19,6 +19,7 @@ both_backends!(
     idempotency_key_replays_and_refuses_other_bodies,
     roles_are_enforced,
     history_is_the_audit_trail,
+    concurrent_patches_without_if_match_all_apply,
 );
 
 fn create_read_normalizes_and_sets_etag(app: &TestApp) {
@@ -181,6 +182,43 @@ fn malformed_bodies_get_documented_errors(app: &TestApp) {
     );
     let c = app.customer(json!({"name": "Ünïcödé 🚀 株式会社"}));
     assert_eq!(c["name"], "Ünïcödé 🚀 株式会社");
+    // NUL cannot be stored by PostgreSQL and is refused everywhere, on both backends.
+    let p = app
+        .post(
+            "/api/v1/customers",
+            &app.admin_token,
+            &json!({"kind": "person", "name": "a\u{0}b"}),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["name"]);
+    let p = app
+        .post(
+            "/api/v1/customers",
+            &app.admin_token,
+            &json!({"kind": "person", "name": "x", "address": {"city": "\u{0}"}}),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["address.city"]);
+    let p = app
+        .get("/api/v1/customers?q=%00", &app.admin_token)
+        .problem(422);
+    assert_eq!(fields(&p), vec!["q"]);
+    app.get("/api/v1/customers/%00", &app.admin_token)
+        .problem(404);
+    app.patch(
+        "/api/v1/customers/%00",
+        &app.admin_token,
+        &json!({"name": "x"}),
+    )
+    .problem(404);
+    app.request(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        &[],
+        Some(b"{\"email\":\"a\\u0000@x.io\",\"password\":\"p\"}"),
+    )
+    .problem(422);
     app.get("/api/v1/customers", &app.admin_token).expect(200);
 }
 
@@ -292,6 +330,15 @@ fn if_match_guards_updates_and_deletes(app: &TestApp) {
     let c = app.customer(json!({}));
     let url = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
     let t = Some(app.admin_token.as_str());
+    // If-Match compares strongly: a weak tag never matches.
+    app.request(
+        "PATCH",
+        &url,
+        t,
+        &[("If-Match", "W/\"1\"")],
+        Some(b"{\"name\":\"w\"}"),
+    )
+    .problem(412);
     let body = json!({"name": "v2"}).to_string();
     app.request(
         "PATCH",
@@ -727,4 +774,28 @@ fn history_is_the_audit_trail(app: &TestApp) {
         )
         .json();
     assert_eq!(page2["data"][0]["action"], "updated");
+}
+
+fn concurrent_patches_without_if_match_all_apply(app: &TestApp) {
+    let c = app.customer(json!({}));
+    let url = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let url = &url;
+            s.spawn(move || {
+                app.patch(
+                    url,
+                    &app.admin_token,
+                    &json!({"name": format!("writer {i}")}),
+                )
+                .expect(200);
+            });
+        }
+    });
+    let now = app.get(&url, &app.admin_token).expect(200).json();
+    assert_eq!(now["version"], 9, "every change applied once, none lost");
+    let history = app
+        .get(&format!("{url}/history?limit=500"), &app.admin_token)
+        .json();
+    assert_eq!(history["data"].as_array().unwrap().len(), 9);
 }
