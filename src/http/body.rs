@@ -30,8 +30,9 @@ pub struct Parsed<T> {
 impl<T: DeserializeOwned> JsonBody<T> {
     /// 400 for malformed JSON; 422 naming the field for a wrong shape.
     pub fn parse(&self) -> ApiResult<Parsed<T>> {
-        let document: serde_json::Value = serde_json::from_slice(&self.bytes)
-            .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
+        let document = serde_json::from_slice::<UniqueKeys>(&self.bytes)
+            .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?
+            .0;
         if let Some(field) = nul_in(&document, "") {
             return Err(ApiError::field(
                 if field.is_empty() {
@@ -90,6 +91,67 @@ impl<T: 'static> FromRequest for JsonBody<T> {
                 target: std::marker::PhantomData,
             })
         })
+    }
+}
+
+/// A JSON document in which no object repeats a key: `{"name":"a","name":"b"}`
+/// is refused instead of silently keeping the last value.
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field `{key}`"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            fields.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(fields))
     }
 }
 

@@ -182,6 +182,22 @@ fn malformed_bodies_get_documented_errors(app: &TestApp) {
     );
     let c = app.customer(json!({"name": "Ünïcödé 🚀 株式会社"}));
     assert_eq!(c["name"], "Ünïcödé 🚀 株式会社");
+    let p = app
+        .request(
+            "POST",
+            "/api/v1/customers",
+            t,
+            &[],
+            Some(b"{\"kind\":\"person\",\"name\":\"a\",\"name\":\"b\"}"),
+        )
+        .problem(400);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate field `name`"),
+        "{p}"
+    );
     // NUL cannot be stored by PostgreSQL and is refused everywhere, on both backends.
     let p = app
         .post(
