@@ -31,16 +31,7 @@ fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<Con
         conn,
         |c| get(c, id),
         |contact| contact.version,
-        |c, version| {
-            let locked = diesel::update(
-                contacts::table
-                    .find(id)
-                    .filter(contacts::version.eq(version)),
-            )
-            .set(contacts::version.eq(version))
-            .execute(c)?;
-            Ok(locked == 1)
-        },
+        |c, version| crate::lock_at_version!(contacts, c, id, version),
     )
 }
 

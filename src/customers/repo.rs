@@ -39,16 +39,7 @@ fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<Cus
         conn,
         |c| get(c, id),
         |customer| customer.version,
-        |c, version| {
-            let locked = diesel::update(
-                customers::table
-                    .find(id)
-                    .filter(customers::version.eq(version)),
-            )
-            .set(customers::version.eq(version))
-            .execute(c)?;
-            Ok(locked == 1)
-        },
+        |c, version| crate::lock_at_version!(customers, c, id, version),
     )
 }
 

@@ -241,6 +241,19 @@ macro_rules! on_backend {
     };
 }
 
+/// Locks a row at `version` with a guarded no-op update; true when the row
+/// still had that version. Used with `IfMatch::read_locked`.
+#[macro_export]
+macro_rules! lock_at_version {
+    ($table:ident, $conn:expr, $id:expr, $version:expr) => {
+        diesel::update($table::table.find($id).filter($table::version.eq($version)))
+            .set($table::version.eq($version))
+            .execute($conn)
+            .map(|rows| rows == 1)
+            .map_err($crate::error::ApiError::from)
+    };
+}
+
 pub fn is_postgres(conn: &DbConn) -> bool {
     matches!(conn, DbConn::Postgresql(_))
 }

@@ -30,12 +30,7 @@ fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<Use
         conn,
         |c| row(c, id),
         |user| user.version,
-        |c, version| {
-            let locked = diesel::update(users::table.find(id).filter(users::version.eq(version)))
-                .set(users::version.eq(version))
-                .execute(c)?;
-            Ok(locked == 1)
-        },
+        |c, version| crate::lock_at_version!(users, c, id, version),
     )
 }
 

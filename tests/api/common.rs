@@ -322,20 +322,19 @@ impl TestApp {
         self.request("DELETE", path, Some(token), &[], None)
     }
 
+    pub fn login_response(&self, email: &str, password: &str) -> Resp {
+        let body = json!({"email": email, "password": password}).to_string();
+        self.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            &[],
+            Some(body.as_bytes()),
+        )
+    }
+
     pub fn login(&self, email: &str, password: &str) -> String {
-        let res = self
-            .request(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                &[],
-                Some(
-                    json!({"email": email, "password": password})
-                        .to_string()
-                        .as_bytes(),
-                ),
-            )
-            .expect(200);
+        let res = self.login_response(email, password).expect(200);
         res.json()["access_token"]
             .as_str()
             .expect("token")

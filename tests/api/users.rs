@@ -40,18 +40,7 @@ fn new_user(app: &TestApp, email: &str, role: &str) -> Value {
 }
 
 fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
-    app.request(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        &[],
-        Some(
-            json!({"email": email, "password": password})
-                .to_string()
-                .as_bytes(),
-        ),
-    )
-    .status
+    app.login_response(email, password).status
 }
 
 fn admin_id(app: &TestApp) -> String {
