@@ -107,7 +107,7 @@ impl ManageConnection for ConnectionManager {
 impl ConnectionManager {
     fn connect_db(&self) -> Result<DbConn, r2d2::Error> {
         match self.backend {
-            Backend::Postgres => diesel::PgConnection::establish(&self.url)
+            Backend::Postgres => establish_postgres(&self.url)
                 .map(DbConn::Postgresql)
                 .map_err(r2d2::Error::ConnectionError),
             Backend::Sqlite => {
@@ -124,6 +124,16 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// Opens a PostgreSQL connection. Every PostgreSQL connection of the process
+/// should come from here: libpq would otherwise initialise OpenSSL with an
+/// exit handler that frees OpenSSL's state while pool threads may still hold
+/// TLS connections, crashing the process as it exits. The first
+/// initialisation decides, so ours (without that handler) must come first.
+pub fn establish_postgres(url: &str) -> diesel::ConnectionResult<diesel::PgConnection> {
+    openssl_sys::init();
+    diesel::PgConnection::establish(url)
 }
 
 /// Builds the pool and applies the migrations of the selected backend.

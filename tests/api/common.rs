@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
 pub const ADMIN_EMAIL: &str = "admin@test.local";
@@ -36,7 +36,7 @@ enum Database {
 impl Drop for Database {
     fn drop(&mut self) {
         if let Database::Postgres { admin_url, name } = self {
-            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+            if let Ok(mut conn) = crm::db::establish_postgres(admin_url) {
                 let _ =
                     diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                         .execute(&mut conn);
@@ -68,7 +68,18 @@ pub struct TestApp {
     pub backend: &'static str,
     database_url: String,
     agent: ureq::Agent,
+    server: actix_web::dev::ServerHandle,
     _database: Database,
+}
+
+impl Drop for TestApp {
+    /// Stops the server (and so its pool) before the database goes away, so
+    /// no pool keeps reconnecting to a dropped database for the rest of the run.
+    fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; nobody needs to
+        // wait for its completion.
+        drop(self.server.stop(false));
+    }
 }
 
 #[derive(Debug)]
@@ -149,7 +160,7 @@ impl TestApp {
 
     pub fn postgres_with(extra: &[(&str, &str)]) -> Option<TestApp> {
         let admin_url = postgres_admin_url();
-        let mut conn = match PgConnection::establish(&admin_url) {
+        let mut conn = match crm::db::establish_postgres(&admin_url) {
             Ok(c) => c,
             Err(e) if postgres_required() => panic!("PostgreSQL required but unreachable: {e}"),
             Err(_) => {
@@ -209,7 +220,7 @@ impl TestApp {
             actix_web::rt::System::new().block_on(async move {
                 match crm::start(&config) {
                     Ok(running) => {
-                        let _ = tx.send(Ok(running.addr));
+                        let _ = tx.send(Ok((running.addr, running.server.handle())));
                         let _ = running.server.await;
                     }
                     Err(e) => {
@@ -218,7 +229,7 @@ impl TestApp {
                 }
             })
         });
-        let addr = rx.recv().expect("server thread").expect("server start");
+        let (addr, server) = rx.recv().expect("server thread").expect("server start");
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -229,6 +240,7 @@ impl TestApp {
             backend,
             database_url: url,
             agent,
+            server,
             _database: database,
         };
         app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD);

@@ -4,14 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{PgConnection, RunQueryDsl};
 
 use crate::common::TestApp;
 
 fn admin_conn() -> PgConnection {
     let url = std::env::var("CRM_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    PgConnection::establish(&url).expect("admin connection")
+    crm::db::establish_postgres(&url).expect("admin connection")
 }
 
 #[test]
