@@ -285,6 +285,105 @@ fn resolve(conn: &mut DbConn, credentials: &Credentials) -> ApiResult<Actor> {
     }
 }
 
+/// The caller's credentials as a condition a query can select: "this caller
+/// is still valid". Reading one record selects it beside the record, so the
+/// check and the read share one round trip (see [`authorize_read`]). It is the
+/// same rule as [`resolve`], written as SQL.
+pub struct CallerCheck {
+    user_id: String,
+    /// Tokens count from the second they were issued in, as in [`resolve`].
+    revoked_before: chrono::NaiveDateTime,
+    key_hash: String,
+    now: chrono::NaiveDateTime,
+}
+
+impl CallerCheck {
+    fn of(credentials: &Credentials) -> Self {
+        let now = db::now();
+        match credentials {
+            Credentials::Token { user_id, issued_at } => CallerCheck {
+                user_id: user_id.clone(),
+                // A token issued in second `s` survives a revocation at any
+                // time within `s`, so compare with the start of `s + 1`.
+                revoked_before: issued_at
+                    .checked_add(1)
+                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                    .map(|t| t.naive_utc())
+                    .unwrap_or_default(),
+                // No key hashes to the empty string.
+                key_hash: String::new(),
+                now,
+            },
+            Credentials::ApiKey(key) => CallerCheck {
+                // No user has an empty id.
+                user_id: String::new(),
+                // Unused; within the range both databases store.
+                revoked_before: now,
+                key_hash: hash_api_key(key),
+                now,
+            },
+        }
+    }
+
+    /// True when the caller is an active user whose tokens were not revoked
+    /// after this one was issued, or an API key that exists and has not expired.
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn is_valid(&self) -> _ {
+        let user_id: String = self.user_id.clone();
+        let revoked_before: chrono::NaiveDateTime = self.revoked_before;
+        let key_hash: String = self.key_hash.clone();
+        let now: chrono::NaiveDateTime = self.now;
+        diesel::dsl::exists(
+            users::table
+                .filter(users::id.eq(user_id))
+                .filter(users::active)
+                .filter(
+                    users::tokens_valid_after
+                        .is_null()
+                        .or(users::tokens_valid_after.lt(revoked_before)),
+                ),
+        )
+        .or(diesel::dsl::exists(
+            api_keys::table
+                .filter(api_keys::key_hash.eq(key_hash))
+                .filter(
+                    api_keys::expires_at
+                        .is_null()
+                        .or(api_keys::expires_at.gt(now)),
+                ),
+        ))
+    }
+}
+
+/// [`authorize`] for reading one record, which every role may do. `load`
+/// selects [`CallerCheck::is_valid`] beside the record and answers
+/// `Some((record, valid))`, or `None` when there is no such record. A valid
+/// caller thus costs no query of its own; only a missing record or a failed
+/// check runs the full check, which answers 401 for an invalid caller.
+pub async fn authorize_read<T, F>(
+    state: &AppState,
+    credentials: Credentials,
+    load: F,
+) -> ApiResult<Option<T>>
+where
+    F: FnOnce(&mut DbConn, &CallerCheck) -> ApiResult<Option<(T, bool)>> + Send + 'static,
+    T: Send + 'static,
+{
+    db::run(&state.pool, move |conn| {
+        match load(conn, &CallerCheck::of(&credentials))? {
+            Some((record, true)) => Ok(Some(record)),
+            found => {
+                let actor = resolve(conn, &credentials)?;
+                if !actor.role.allows(Need::Read) {
+                    return Err(ApiError::Forbidden("your role does not allow this action"));
+                }
+                Ok(found.map(|(record, _)| record))
+            }
+        }
+    })
+    .await
+}
+
 /// Runs `work` on a pooled connection, off the async threads, once the caller
 /// is confirmed and its role allows `need`. Every authenticated route goes
 /// through here, so no handler can reach the database unauthorized.

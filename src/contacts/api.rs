@@ -6,7 +6,7 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use super::repo::{self, ContactListParams, CustomerContactsParams};
 use super::{Contact, ContactInput, ContactPatch};
 use crate::auth::{self, Credentials, Need};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
@@ -133,10 +133,11 @@ pub async fn get_contact(
     credentials: Credentials,
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let contact = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::get(conn, &id)
+    let contact = auth::authorize_read(&state, credentials, move |conn, caller| {
+        repo::find_checked(conn, &id, caller)
     })
-    .await?;
+    .await?
+    .ok_or_else(|| ApiError::not_found("contact"))?;
     http::record(StatusCode::OK, &contact, contact.version)
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{Contact, ContactInput, ContactRow};
-use crate::auth::Actor;
+use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{contacts, customers};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +15,20 @@ use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Contacts;
+
+/// The contact with the caller check beside it, for [`crate::auth::authorize_read`].
+pub fn find_checked(
+    conn: &mut DbConn,
+    id: &str,
+    caller: &CallerCheck,
+) -> ApiResult<Option<(Contact, bool)>> {
+    Ok(contacts::table
+        .find(id)
+        .select((contacts::all_columns, caller.is_valid()))
+        .first::<(ContactRow, bool)>(conn)
+        .optional()?
+        .map(|(row, valid)| (row.into_contact(), valid)))
+}
 
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Contact> {
     contacts::table

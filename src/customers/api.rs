@@ -6,7 +6,7 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use super::repo::{self, CustomerListParams};
 use super::{Customer, CustomerInput, CustomerPatch};
 use crate::auth::{self, Credentials, Need};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
@@ -111,10 +111,11 @@ pub async fn get_customer(
     credentials: Credentials,
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let customer = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::get(conn, &id)
+    let customer = auth::authorize_read(&state, credentials, move |conn, caller| {
+        repo::find_checked(conn, &id, caller)
     })
-    .await?;
+    .await?
+    .ok_or_else(|| ApiError::not_found("customer"))?;
     http::record(StatusCode::OK, &customer, customer.version)
 }
 

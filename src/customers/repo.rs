@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::{
     check_references, Customer, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier,
 };
-use crate::auth::Actor;
+use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{customers, record_tags, users};
 use crate::db::{self, tags, DbConn};
 use crate::error::{ApiError, ApiResult};
@@ -26,6 +26,21 @@ pub fn find(conn: &mut DbConn, id: &str) -> ApiResult<Option<Customer>> {
         .first::<CustomerRow>(conn)
         .optional()?
         .map(CustomerRow::into_customer)
+        .transpose()
+}
+
+/// The customer with the caller check beside it, for [`crate::auth::authorize_read`].
+pub fn find_checked(
+    conn: &mut DbConn,
+    id: &str,
+    caller: &CallerCheck,
+) -> ApiResult<Option<(Customer, bool)>> {
+    customers::table
+        .find(id)
+        .select((customers::all_columns, caller.is_valid()))
+        .first::<(CustomerRow, bool)>(conn)
+        .optional()?
+        .map(|(row, valid)| Ok((row.into_customer()?, valid)))
         .transpose()
 }
 

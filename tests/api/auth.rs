@@ -17,6 +17,7 @@ both_backends!(
     tampered_or_foreign_tokens_are_refused,
     token_role_claim_is_not_trusted,
     malformed_authorization_headers_are_refused,
+    reading_one_record_checks_the_caller,
 );
 
 fn login(app: &TestApp, body: &Value) -> crate::common::Resp {
@@ -398,4 +399,110 @@ fn raw_get(app: &TestApp, extra: &[u8]) -> String {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).expect("read");
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Reading one record checks the caller inside the record's own query, so it
+/// gets its own test: every way a caller stops being valid must refuse both
+/// an existing record and a missing one with 401 (never the record, never a
+/// 404 that would tell which ids exist).
+fn reading_one_record_checks_the_caller(app: &TestApp) {
+    let customer = app.customer(json!({"name": "Checked"}));
+    let customer_id = customer["id"].as_str().unwrap().to_string();
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &app.admin_token,
+            &json!({"customer_id": customer_id, "first_name": "Ada"}),
+        )
+        .expect(201)
+        .json();
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+    let missing = uuid::Uuid::now_v7().to_string();
+    let reads = |caller: &str, valid: bool| {
+        for (path, id) in [("customers", &customer_id), ("contacts", &contact_id)] {
+            let found = app.get(&format!("/api/v1/{path}/{id}"), caller);
+            let absent = app.get(&format!("/api/v1/{path}/{missing}"), caller);
+            if valid {
+                assert_eq!(found.expect(200).json()["id"], json!(id));
+                absent.problem(404);
+            } else {
+                found.problem(401);
+                absent.problem(401);
+            }
+        }
+    };
+    let user = |email: &str| -> (String, String) {
+        let created = new_user(app, email, "viewer", true);
+        let id = created["id"].as_str().unwrap().to_string();
+        (id, app.login(email, "password-123"))
+    };
+
+    // A deactivated user, and again once reactivated.
+    let (id, token) = user("deactivated@example.com");
+    reads(&token, true);
+    app.patch(
+        &format!("/api/v1/users/{id}"),
+        &app.admin_token,
+        &json!({"active": false}),
+    )
+    .expect(200);
+    reads(&token, false);
+    app.patch(
+        &format!("/api/v1/users/{id}"),
+        &app.admin_token,
+        &json!({"active": true}),
+    )
+    .expect(200);
+    reads(&token, true);
+
+    // A deleted user.
+    let (id, token) = user("deleted@example.com");
+    reads(&token, true);
+    app.delete(&format!("/api/v1/users/{id}"), &app.admin_token)
+        .expect(204);
+    reads(&token, false);
+
+    // A password change revokes tokens issued in an earlier second.
+    let (id, old_token) = user("changed@example.com");
+    reads(&old_token, true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    app.patch(
+        &format!("/api/v1/users/{id}"),
+        &app.admin_token,
+        &json!({"password": "password-456"}),
+    )
+    .expect(200);
+    reads(&old_token, false);
+    reads(&app.login("changed@example.com", "password-456"), true);
+
+    // A revoked API key, and one that expired.
+    let key = |expires_at: Option<chrono::DateTime<chrono::Utc>>| -> (String, String) {
+        let mut body = json!({"name": "reader", "role": "viewer"});
+        if let Some(t) = expires_at {
+            body["expires_at"] = json!(t.to_rfc3339());
+        }
+        let k = app
+            .post("/api/v1/api-keys", &app.admin_token, &body)
+            .expect(201)
+            .json();
+        (
+            k["id"].as_str().unwrap().to_string(),
+            k["key"].as_str().unwrap().to_string(),
+        )
+    };
+    let (id, secret) = key(None);
+    reads(&secret, true);
+    app.delete(&format!("/api/v1/api-keys/{id}"), &app.admin_token)
+        .expect(204);
+    reads(&secret, false);
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let (_, secret) = key(Some(expires));
+    reads(&secret, true);
+    if let Ok(wait) = (expires - chrono::Utc::now() + chrono::Duration::milliseconds(200)).to_std()
+    {
+        std::thread::sleep(wait);
+    }
+    reads(&secret, false);
+    // An unknown key.
+    reads("crm_0000000000000000000000000000000000000000000000", false);
 }
