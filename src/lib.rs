@@ -137,6 +137,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         App::new()
             .app_data(state.clone())
             .app_data(routes.clone())
+            .wrap(from_fn(http::head_as_get))
             .wrap(cors(&origins))
             .wrap(from_fn(http::request_id::middleware))
             .into_utoipa_app()

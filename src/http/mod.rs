@@ -18,6 +18,18 @@ use crate::error::{ApiError, ApiResult};
 pub use body::{JsonBody, Query};
 pub use idempotency::IdempotencyKey;
 
+/// Serves `HEAD` as `GET` (RFC 9110 §9.3.2): the same status and headers.
+/// The HTTP layer remembers that the request was `HEAD` and sends no body.
+pub async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
+}
+
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }

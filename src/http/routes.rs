@@ -20,6 +20,7 @@ impl RouteTable {
                 let mut methods: Vec<String> = Vec::new();
                 let ops = [
                     ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),

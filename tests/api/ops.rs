@@ -11,6 +11,7 @@ both_backends!(
     request_id_is_echoed_or_generated,
     unknown_routes_are_json_404,
     wrong_methods_are_json_405_with_allow,
+    head_answers_like_get_without_a_body,
     docs_and_contract_are_served,
     cors_is_off_without_configured_origins,
 );
@@ -124,30 +125,38 @@ fn wrong_methods_are_json_405_with_allow(app: &TestApp) {
     let history = format!("/api/v1/customers/{cid}/history");
     let contacts = format!("/api/v1/customers/{cid}/contacts");
     for (method, path, expected) in [
-        ("PUT", "/api/v1/customers", vec!["GET", "POST"]),
-        ("DELETE", "/api/v1/customers", vec!["GET", "POST"]),
-        ("PATCH", "/api/v1/contacts", vec!["GET", "POST"]),
-        ("PUT", customer.as_str(), vec!["DELETE", "GET", "PATCH"]),
-        ("POST", customer.as_str(), vec!["DELETE", "GET", "PATCH"]),
-        ("POST", history.as_str(), vec!["GET"]),
-        ("POST", contacts.as_str(), vec!["GET"]),
+        ("PUT", "/api/v1/customers", vec!["GET", "HEAD", "POST"]),
+        ("DELETE", "/api/v1/customers", vec!["GET", "HEAD", "POST"]),
+        ("PATCH", "/api/v1/contacts", vec!["GET", "HEAD", "POST"]),
+        (
+            "PUT",
+            customer.as_str(),
+            vec!["DELETE", "GET", "HEAD", "PATCH"],
+        ),
+        (
+            "POST",
+            customer.as_str(),
+            vec!["DELETE", "GET", "HEAD", "PATCH"],
+        ),
+        ("POST", history.as_str(), vec!["GET", "HEAD"]),
+        ("POST", contacts.as_str(), vec!["GET", "HEAD"]),
         (
             "PUT",
             "/api/v1/contacts/any-id",
-            vec!["DELETE", "GET", "PATCH"],
+            vec!["DELETE", "GET", "HEAD", "PATCH"],
         ),
-        ("POST", "/api/v1/users/me", vec!["GET"]),
+        ("POST", "/api/v1/users/me", vec!["GET", "HEAD"]),
         (
             "PUT",
             "/api/v1/users/some-id",
-            vec!["DELETE", "GET", "PATCH"],
+            vec!["DELETE", "GET", "HEAD", "PATCH"],
         ),
-        ("PATCH", "/api/v1/api-keys", vec!["GET", "POST"]),
+        ("PATCH", "/api/v1/api-keys", vec!["GET", "HEAD", "POST"]),
         ("GET", "/api/v1/api-keys/some-id", vec!["DELETE"]),
-        ("POST", "/api/v1/events", vec!["GET"]),
+        ("POST", "/api/v1/events", vec!["GET", "HEAD"]),
         ("GET", "/api/v1/auth/login", vec!["POST"]),
-        ("DELETE", "/health", vec!["GET"]),
-        ("PUT", "/ready", vec!["GET"]),
+        ("DELETE", "/health", vec!["GET", "HEAD"]),
+        ("PUT", "/ready", vec!["GET", "HEAD"]),
     ] {
         let res = app.request(method, path, Some(&app.admin_token), &[], None);
         let header = res.header("allow").unwrap_or_default().to_string();
@@ -160,6 +169,52 @@ fn wrong_methods_are_json_405_with_allow(app: &TestApp) {
     assert!(res.header("allow").is_some());
     res.problem(405);
     app.get(&customer, &app.admin_token).expect(200);
+}
+
+/// Sends `HEAD path` over a plain TCP connection (so nothing hides a body the
+/// server might send) and returns the whole answer as text.
+fn raw_head(app: &TestApp, path: &str, token: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request =
+        format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn head_answers_like_get_without_a_body(app: &TestApp) {
+    let c = app.customer(json!({}));
+    let customer = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
+    let get = app.get(&customer, &app.admin_token).expect(200);
+    let missing = format!("/api/v1/customers/{}", uuid::Uuid::now_v7());
+    for (path, token, status) in [
+        (customer.as_str(), Some(app.admin_token.as_str()), "200"),
+        ("/api/v1/customers", Some(app.admin_token.as_str()), "200"),
+        ("/health", None, "200"),
+        (missing.as_str(), Some(app.admin_token.as_str()), "404"),
+        (customer.as_str(), None, "401"),
+        ("/api/v1/nowhere", None, "404"),
+        ("/api/v1/auth/login", None, "405"),
+    ] {
+        let answer = raw_head(app, path, token);
+        let status_line = answer.lines().next().unwrap_or_default();
+        assert!(
+            status_line.starts_with(&format!("HTTP/1.1 {status} ")),
+            "HEAD {path}: {answer}"
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").expect("end of headers");
+        assert_eq!(body, "", "HEAD {path} sent a body: {answer}");
+        if path == customer && token.is_some() {
+            let etag = format!("etag: {}", get.header("etag").unwrap());
+            assert!(head.to_lowercase().contains(&etag), "{answer}");
+        }
+    }
 }
 
 fn docs_and_contract_are_served(app: &TestApp) {
