@@ -22,12 +22,12 @@ pub fn find_checked(
     id: &str,
     caller: &CallerCheck,
 ) -> ApiResult<Option<(Contact, bool)>> {
-    Ok(contacts::table
+    let found = crate::on_backend!(conn, |c| contacts::table
         .find(id)
         .select((contacts::all_columns, caller.is_valid()))
-        .first::<(ContactRow, bool)>(conn)
-        .optional()?
-        .map(|(row, valid)| (row.into_contact(), valid)))
+        .first::<(ContactRow, bool)>(c)
+        .optional())?;
+    Ok(found.map(|(row, valid)| (row.into_contact(), valid)))
 }
 
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Contact> {

@@ -239,8 +239,12 @@ where
     })
 }
 
-/// Runs a statement on the concrete connection, for the few statements the
-/// backend-generic connection cannot express (multi-row inserts).
+/// Runs a statement on the concrete connection: for the few statements the
+/// backend-generic connection cannot express (multi-row inserts), and for
+/// reading one record, the hottest query. The generic connection writes every
+/// query out as SQL text before handing it over, even when the prepared
+/// statement is cached; skipping that cut the service's CPU per get-by-id by
+/// about a fifth (docs/performance.md).
 #[macro_export]
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
