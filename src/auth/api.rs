@@ -64,7 +64,9 @@ pub async fn login(
     })
     .await?;
     let role = Role::from_db(&user.role)?;
-    let token = state.tokens.issue(&user.id, role)?;
+    let token = state
+        .tokens
+        .issue(&user.id, role, user.tokens_valid_after)?;
     http::json(&TokenResponse {
         access_token: token,
         token_type: "Bearer".into(),

@@ -108,13 +108,24 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user_id: &str, role: Role) -> ApiResult<String> {
+    /// A token for the user. `iat` has whole seconds, and a revocation
+    /// (`tokens_valid_after`, set by a password change) refuses every token
+    /// whose `iat` is its second or earlier, including tokens issued earlier
+    /// within that same second. A token issued after the revocation but
+    /// within its second therefore carries the next second as `iat`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        role: Role,
+        tokens_valid_after: Option<chrono::NaiveDateTime>,
+    ) -> ApiResult<String> {
         let now = chrono::Utc::now().timestamp();
+        let iat = tokens_valid_after.map_or(now, |t| now.max(t.and_utc().timestamp() + 1));
         let claims = Claims {
             sub: user_id.to_string(),
             role,
-            iat: now,
-            exp: now + self.ttl_secs,
+            iat,
+            exp: iat + self.ttl_secs,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(format!("token signing failed: {e}")))
@@ -255,7 +266,7 @@ fn resolve(conn: &mut DbConn, credentials: &Credentials) -> ApiResult<Actor> {
                     .first(conn)
                     .optional()?
                     .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-            let revoked = valid_after.is_some_and(|t| *issued_at < t.and_utc().timestamp());
+            let revoked = valid_after.is_some_and(|t| *issued_at <= t.and_utc().timestamp());
             if !active || revoked {
                 return Err(ApiError::Unauthorized("invalid or expired token"));
             }
@@ -291,8 +302,8 @@ fn resolve(conn: &mut DbConn, credentials: &Credentials) -> ApiResult<Actor> {
 /// same rule as [`resolve`], written as SQL.
 pub struct CallerCheck {
     user_id: String,
-    /// Tokens count from the second they were issued in, as in [`resolve`].
-    revoked_before: chrono::NaiveDateTime,
+    /// The start of the second the token was issued in (`iat`).
+    issued_at: chrono::NaiveDateTime,
     key_hash: String,
     now: chrono::NaiveDateTime,
 }
@@ -303,11 +314,9 @@ impl CallerCheck {
         match credentials {
             Credentials::Token { user_id, issued_at } => CallerCheck {
                 user_id: user_id.clone(),
-                // A token issued in second `s` survives a revocation at any
-                // time within `s`, so compare with the start of `s + 1`.
-                revoked_before: issued_at
-                    .checked_add(1)
-                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                // Out of range can only mean a forged token, which never
+                // gets this far; the epoch would only fail the check.
+                issued_at: chrono::DateTime::from_timestamp(*issued_at, 0)
                     .map(|t| t.naive_utc())
                     .unwrap_or_default(),
                 // No key hashes to the empty string.
@@ -318,7 +327,7 @@ impl CallerCheck {
                 // No user has an empty id.
                 user_id: String::new(),
                 // Unused; within the range both databases store.
-                revoked_before: now,
+                issued_at: now,
                 key_hash: hash_api_key(key),
                 now,
             },
@@ -330,7 +339,7 @@ impl CallerCheck {
     #[diesel::dsl::auto_type(no_type_alias)]
     pub fn is_valid(&self) -> _ {
         let user_id: String = self.user_id.clone();
-        let revoked_before: chrono::NaiveDateTime = self.revoked_before;
+        let issued_at: chrono::NaiveDateTime = self.issued_at;
         let key_hash: String = self.key_hash.clone();
         let now: chrono::NaiveDateTime = self.now;
         diesel::dsl::exists(
@@ -340,7 +349,7 @@ impl CallerCheck {
                 .filter(
                     users::tokens_valid_after
                         .is_null()
-                        .or(users::tokens_valid_after.lt(revoked_before)),
+                        .or(users::tokens_valid_after.lt(issued_at)),
                 ),
         )
         .or(diesel::dsl::exists(
