@@ -314,8 +314,9 @@ impl CallerCheck {
         match credentials {
             Credentials::Token { user_id, issued_at } => CallerCheck {
                 user_id: user_id.clone(),
-                // Out of range can only mean a forged token, which never
-                // gets this far; the epoch would only fail the check.
+                // Our tokens always have an `iat` chrono can represent; if
+                // not, the epoch passes only users never revoked, the same
+                // answer `resolve` gives for such an `iat`.
                 issued_at: chrono::DateTime::from_timestamp(*issued_at, 0)
                     .map(|t| t.naive_utc())
                     .unwrap_or_default(),
@@ -395,7 +396,8 @@ where
 
 /// Runs `work` on a pooled connection, off the async threads, once the caller
 /// is confirmed and its role allows `need`. Every authenticated route goes
-/// through here, so no handler can reach the database unauthorized.
+/// through here or [`authorize_read`], so no handler can reach the database
+/// unauthorized.
 pub async fn authorize<T, F>(
     state: &AppState,
     credentials: Credentials,
