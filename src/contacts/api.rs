@@ -53,11 +53,12 @@ pub async fn create_contact(
         move |conn, actor| {
             let input = body.parse()?.value.normalized()?;
             let contact = repo::create(conn, actor, input)?;
-            Ok(Created {
-                location: format!("/api/v1/contacts/{}", contact.id),
-                version: contact.version,
-                body: contact.to_json(),
-            })
+            Ok(Created::record(
+                "/api/v1/contacts",
+                &contact.id,
+                contact.version,
+                contact.to_json(),
+            ))
         },
     )
     .await

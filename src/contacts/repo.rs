@@ -22,12 +22,10 @@ pub fn find_checked(
     id: &str,
     caller: &CallerCheck,
 ) -> ApiResult<Option<(Contact, bool)>> {
-    let found = crate::on_backend!(conn, |c| contacts::table
-        .find(id)
-        .select((contacts::all_columns, caller.is_valid()))
-        .first::<(ContactRow, bool)>(c)
-        .optional())?;
-    Ok(found.map(|(row, valid)| (row.into_contact(), valid)))
+    Ok(
+        crate::find_checked!(contacts, ContactRow, conn, id, caller)?
+            .map(|(row, valid)| (row.into_contact(), valid)),
+    )
 }
 
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Contact> {

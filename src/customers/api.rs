@@ -17,11 +17,12 @@ use crate::AppState;
 crate::page_type!(CustomerPage, Customer, "A page of customers.");
 
 fn created(customer: Customer) -> Created {
-    Created {
-        location: format!("/api/v1/customers/{}", customer.id),
-        version: customer.version,
-        body: customer.to_json(),
-    }
+    Created::record(
+        "/api/v1/customers",
+        &customer.id,
+        customer.version,
+        customer.to_json(),
+    )
 }
 
 /// Create a customer.

@@ -35,13 +35,9 @@ pub fn find_checked(
     id: &str,
     caller: &CallerCheck,
 ) -> ApiResult<Option<(Customer, bool)>> {
-    crate::on_backend!(conn, |c| customers::table
-        .find(id)
-        .select((customers::all_columns, caller.is_valid()))
-        .first::<(CustomerRow, bool)>(c)
-        .optional())?
-    .map(|(row, valid)| Ok((row.into_customer()?, valid)))
-    .transpose()
+    crate::find_checked!(customers, CustomerRow, conn, id, caller)?
+        .map(|(row, valid)| Ok((row.into_customer()?, valid)))
+        .transpose()
 }
 
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Customer> {

@@ -255,6 +255,21 @@ macro_rules! on_backend {
     };
 }
 
+/// Reads the row `id` of `$table` as `$row` together with
+/// [`crate::auth::CallerCheck::is_valid`], on the concrete connection, for
+/// [`crate::auth::authorize_read`]: `Option<($row, bool)>`.
+#[macro_export]
+macro_rules! find_checked {
+    ($table:ident, $row:ty, $conn:expr, $id:expr, $caller:expr) => {
+        $crate::on_backend!($conn, |c| $table::table
+            .find($id)
+            .select(($table::all_columns, $caller.is_valid()))
+            .first::<($row, bool)>(c)
+            .optional())
+        .map_err($crate::error::ApiError::from)
+    };
+}
+
 /// Locks a row at `version` with a guarded no-op update; true when the row
 /// still had that version. Used with `IfMatch::read_locked`.
 #[macro_export]

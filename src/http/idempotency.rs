@@ -58,6 +58,17 @@ pub struct Created {
     pub version: i64,
 }
 
+impl Created {
+    /// The record `id` of the collection at `collection` (e.g. `/api/v1/customers`).
+    pub fn record(collection: &str, id: &str, version: i64, body: serde_json::Value) -> Self {
+        Created {
+            location: format!("{collection}/{id}"),
+            body,
+            version,
+        }
+    }
+}
+
 struct Answer {
     location: Option<String>,
     body: String,

@@ -54,11 +54,12 @@ pub async fn create_user(
             let input = body.parse()?.value.normalized()?;
             let hash = auth::hash_password(&input.password)?;
             let user = repo::create(conn, Some(actor), input, hash)?;
-            Ok(Created {
-                location: format!("/api/v1/users/{}", user.id),
-                version: user.version,
-                body: user.to_json(),
-            })
+            Ok(Created::record(
+                "/api/v1/users",
+                &user.id,
+                user.version,
+                user.to_json(),
+            ))
         },
     )
     .await
