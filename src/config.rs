@@ -17,6 +17,16 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Password hashes that may run at once.
+    pub hash_concurrency: usize,
+    /// Callers that may wait for a hash slot before getting 503.
+    pub hash_queue: usize,
+    /// Failed sign-ins per account, and per client address, within the window.
+    pub login_max_failures: i32,
+    pub login_max_failures_per_address: i32,
+    pub login_window_secs: i64,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A value that never prints.
@@ -46,6 +56,9 @@ impl fmt::Debug for Config {
             .field("pool_size", &self.pool_size)
             .field("token_ttl_secs", &self.token_ttl_secs)
             .field("cors_origins", &self.cors_origins)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -173,7 +186,39 @@ impl Config {
             },
             None => None,
         };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let hash_concurrency = number(&get, "CRM_HASH_CONCURRENCY", 1, 256)?.unwrap_or(cores);
+        let hash_queue = number(&get, "CRM_HASH_QUEUE", 0, 10_000)?.unwrap_or(32);
+        let login_max_failures = number(&get, "CRM_LOGIN_MAX_FAILURES", 1, 1_000_000)?.unwrap_or(5);
+        let login_max_failures_per_address =
+            number(&get, "CRM_LOGIN_MAX_FAILURES_PER_ADDRESS", 1, 1_000_000)?.unwrap_or(50);
+        let login_window_secs =
+            number(&get, "CRM_LOGIN_WINDOW_SECS", 1, 7 * 24 * 3600)?.unwrap_or(900);
+        let trusted_proxies = match get("CRM_TRUSTED_PROXIES") {
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse().map_err(|_| {
+                        bad(
+                            "CRM_TRUSTED_PROXIES",
+                            format!("`{p}` is not an IP address such as 10.0.0.2"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         Ok(Config {
+            hash_concurrency,
+            hash_queue,
+            login_max_failures: login_max_failures as i32,
+            login_max_failures_per_address: login_max_failures_per_address as i32,
+            login_window_secs: login_window_secs as i64,
+            trusted_proxies,
             addr,
             database_url,
             pool_size,
@@ -184,5 +229,24 @@ impl Config {
             cors_origins,
             workers,
         })
+    }
+}
+
+/// An optional whole number from `min` to `max`.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ConfigError> {
+    match get(name) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(bad(
+                name,
+                format!("`{v}` is not a number from {min} to {max}"),
+            )),
+        },
     }
 }

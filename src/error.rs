@@ -82,8 +82,12 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: i64 },
     #[error("database unavailable")]
     Unavailable,
+    #[error("too busy")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -140,7 +144,12 @@ impl ApiError {
                 "unprocessable",
                 "Unprocessable request",
             ),
-            ApiError::Unavailable => (
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+            ),
+            ApiError::Unavailable | ApiError::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
@@ -171,7 +180,11 @@ impl ApiError {
                 [one] => format!("{}: {}", one.field, one.message),
                 _ => format!("{} fields are invalid", errors.len()),
             },
+            ApiError::TooManyRequests { .. } => {
+                "too many failed attempts; retry after the time in Retry-After".into()
+            }
             ApiError::Unavailable => "the database is unavailable; retry shortly".into(),
+            ApiError::Busy => "the service is busy; retry shortly".into(),
             ApiError::Internal(_) => "an unexpected error occurred".into(),
         };
         let errors = match self {
@@ -206,8 +219,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if matches!(self, ApiError::Unavailable) {
-            res.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable | ApiError::Busy => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
         }
         if matches!(self, ApiError::Unauthorized(_)) {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

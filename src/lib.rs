@@ -17,6 +17,7 @@ pub mod model;
 pub mod openapi;
 pub mod ops;
 pub mod seed;
+pub mod state;
 pub mod users;
 mod validation;
 
@@ -32,21 +33,15 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
-use crate::db::Pool;
-
-/// What every request handler shares.
-pub struct AppState {
-    pub pool: Pool,
-    pub tokens: auth::TokenKeys,
-    /// Keys the fingerprints of idempotent requests.
-    pub request_hash_salt: Vec<u8>,
-}
+use crate::state::AppState;
 
 /// Registers every API route; the contract is collected from the same calls.
 fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
         scope::scope("/api/v1")
             .service(auth::api::login)
+            .service(auth::api::get_login_lock)
+            .service(auth::api::clear_login_lock)
             .service(customers::api::create_customer)
             .service(customers::api::list_customers)
             .service(customers::api::get_customer)
@@ -119,6 +114,7 @@ pub struct Running {
 /// Connects and migrates the database, prepares secrets and the first admin,
 /// and binds the HTTP server.
 pub fn start(config: &Config) -> anyhow::Result<Running> {
+    auth::hashing::return_large_allocations_to_the_system();
     let pool = db::connect(&config.database_url, config.pool_size)?;
     let secret = ops::bootstrap(&pool, config)?;
     let state = web::Data::new(AppState {
@@ -129,6 +125,18 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             .chain_update(&secret)
             .finalize()
             .to_vec(),
+        hashing: auth::hashing::PasswordHashing::new(
+            config.hash_concurrency,
+            config.hash_queue,
+            std::time::Duration::from_secs(2),
+        ),
+        login_throttle: auth::throttle::LoginThrottle {
+            max_failures_per_account: config.login_max_failures,
+            max_failures_per_address: config.login_max_failures_per_address,
+            window: chrono::Duration::seconds(config.login_window_secs),
+            trusted_proxies: config.trusted_proxies.clone(),
+        },
+        ready: ops::ReadyCheck::default(),
     });
     let doc = openapi();
     let routes = web::Data::new(http::routes::RouteTable::from_openapi(&doc));

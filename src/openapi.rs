@@ -55,9 +55,20 @@ pub mod responses {
     #[response(content_type = "application/problem+json")]
     pub struct Unprocessable(#[allow(dead_code)] Problem);
 
-    /// The database is unavailable or busy; retry after `Retry-After` seconds.
+    /// Too many failed attempts; retry after `Retry-After` seconds.
     #[derive(ToResponse)]
-    #[response(content_type = "application/problem+json")]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = i64, description = "Seconds to wait before retrying"))
+    )]
+    pub struct TooManyRequests(#[allow(dead_code)] Problem);
+
+    /// The database is unavailable or the service busy; retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = i64, description = "Seconds to wait before retrying"))
+    )]
     pub struct Unavailable(#[allow(dead_code)] Problem);
 }
 
@@ -88,6 +99,7 @@ pub mod responses {
         responses::PayloadTooLarge,
         responses::UnsupportedMediaType,
         responses::Unprocessable,
+        responses::TooManyRequests,
         responses::Unavailable,
     )),
     tags(

@@ -1,7 +1,10 @@
 //! Operations: health and readiness routes, and the first-start bootstrap
 //! (the token secret and the first admin).
 
+use std::time::{Duration, Instant};
+
 use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,12 +14,12 @@ use crate::config::Config;
 use crate::db::{self, Pool};
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::responses as r;
+use crate::state::AppState;
 use crate::users::{self, UserInput};
-use crate::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {
-    /// `ok` or `ready`.
+    /// `ok`.
     pub status: String,
 }
 
@@ -29,23 +32,78 @@ pub async fn health() -> HttpResponse {
     })
 }
 
-/// Readiness: the database answers.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyStatus {
+    /// `ready`.
+    pub status: String,
+    /// When the database check this answer reports ran (at most about a
+    /// second ago).
+    pub checked_at: DateTime<Utc>,
+}
+
+/// The last database check behind `/ready`. Pollers are unauthenticated and
+/// may be many, so each process checks the database at most once a second,
+/// however many ask; callers that arrive while a check runs wait for it.
+pub struct ReadyCheck {
+    last: tokio::sync::Mutex<Option<LastCheck>>,
+}
+
+#[derive(Clone, Copy)]
+struct LastCheck {
+    started: Instant,
+    at: DateTime<Utc>,
+    ok: bool,
+}
+
+const READY_CHECK_MAX_AGE: Duration = Duration::from_secs(1);
+
+impl Default for ReadyCheck {
+    fn default() -> Self {
+        ReadyCheck {
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl ReadyCheck {
+    async fn current(&self, pool: &Pool) -> LastCheck {
+        let mut last = self.last.lock().await;
+        if let Some(check) = *last {
+            if check.started.elapsed() < READY_CHECK_MAX_AGE {
+                return check;
+            }
+        }
+        let started = Instant::now();
+        let at = Utc::now();
+        let ok = db::run(pool, |conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(|_| ApiError::Unavailable)
+        })
+        .await
+        .is_ok();
+        let check = LastCheck { started, at, ok };
+        *last = Some(check);
+        check
+    }
+}
+
+/// Readiness: the database answered a check at most about a second ago.
 #[utoipa::path(
     tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = Status),
+        (status = 200, description = "Ready", body = ReadyStatus),
         (status = 503, response = r::Unavailable),
     )
 )]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    db::run(&state.pool, |conn| {
-        conn.batch_execute("SELECT 1")
-            .map_err(|_| ApiError::Unavailable)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Status {
+    let check = state.ready.current(&state.pool).await;
+    if !check.ok {
+        return Err(ApiError::Unavailable);
+    }
+    Ok(HttpResponse::Ok().json(ReadyStatus {
         status: "ready".into(),
+        checked_at: check.at,
     }))
 }
 

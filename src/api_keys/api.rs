@@ -8,7 +8,7 @@ use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, IdempotencyKey, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Create an API key (admin). The answer is the only time the secret `key` is shown.
 ///

@@ -1,16 +1,20 @@
-//! `POST /api/v1/auth/login`.
+//! `POST /api/v1/auth/login`, and the admin's view of an account's
+//! failed-login lock.
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpMessage, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{verify_password, Role};
+use super::throttle::{self, LoginThrottle};
+use super::{Credentials, Need, Role};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, JsonBody};
+use crate::http::request_id::RequestId;
+use crate::http::{self, JsonBody, RecordId};
 use crate::openapi::responses as r;
+use crate::state::AppState;
 use crate::users::repo as users;
-use crate::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +39,11 @@ pub struct TokenResponse {
 /// Sign in with email and password and receive an access token.
 ///
 /// Wrong email and wrong password get the same answer, in similar time.
+/// After 5 failed sign-ins for one email within 15 minutes (or many from one
+/// client address), further attempts get 429 with `Retry-After`, whatever the
+/// password: 30 seconds at first, doubling with each failure after a lock
+/// ends, at most 15 minutes. A successful sign-in clears the account's count;
+/// an admin can clear it with `DELETE /api/v1/users/{id}/login-lock`.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -42,27 +51,78 @@ pub struct TokenResponse {
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
+        (status = 413, response = r::PayloadTooLarge),
         (status = 415, response = r::UnsupportedMediaType),
         (status = 422, response = r::Unprocessable),
+        (status = 429, response = r::TooManyRequests),
         (status = 503, response = r::Unavailable),
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { email, password } = body.parse()?.value;
     let email = email.trim().to_lowercase();
-    let user = db::run(&state.pool, move |conn| {
-        let row = users::credentials_of(conn, &email)?;
-        let ok = verify_password(&password, row.as_ref().map(|r| r.password_hash.as_str()));
-        match row {
-            Some(row) if ok && row.active => Ok(row),
-            _ => Err(ApiError::Unauthorized("invalid email or password")),
-        }
+    let address = state.login_throttle.client_address(&req);
+    let counters = state.login_throttle.counters(&email, address);
+    let account_key = counters[0].key.clone();
+
+    // One round trip reads the locks and the account; the connection goes
+    // back to the pool before the hash runs.
+    let keys: Vec<String> = counters.iter().map(|c| c.key.clone()).collect();
+    let lookup_email = email.clone();
+    let (user, counts, refused) = db::run(&state.pool, move |conn| {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let counts = LoginThrottle::read(conn, &keys)?;
+        let refused = LoginThrottle::retry_after(&counts, db::now());
+        let user = match refused {
+            Some(_) => None,
+            None => users::credentials_of(conn, &lookup_email)?,
+        };
+        Ok((user, counts, refused))
     })
     .await?;
+    if let Some(retry_after_secs) = refused {
+        let now = db::now();
+        let locked: Vec<&str> = counts
+            .iter()
+            .filter(|c| c.locked_until.is_some_and(|t| t > now))
+            .map(|c| c.key.as_str())
+            .collect();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        log::warn!(
+            "request_id={request_id} sign-in refused: too many failures for {}",
+            locked.join(" and ")
+        );
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = state.hashing.verify(password, stored).await?;
+    let user = match user {
+        Some(user) if verified && user.active => user,
+        _ => {
+            let writer = state.clone();
+            db::run(&state.pool, move |conn| {
+                writer.login_throttle.record_failure(conn, &counters)
+            })
+            .await?;
+            return Err(ApiError::Unauthorized("invalid email or password"));
+        }
+    };
+    if counts.iter().any(|c| c.key == account_key) {
+        db::run(&state.pool, move |conn| {
+            LoginThrottle::clear(conn, &account_key)
+        })
+        .await?;
+    }
     let role = Role::from_db(&user.role)?;
     let token = state
         .tokens
@@ -72,4 +132,89 @@ pub async fn login(
         token_type: "Bearer".into(),
         expires_in: state.tokens.ttl_secs,
     })
+}
+
+/// An account's failed sign-ins in the current window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginLock {
+    /// Failed sign-ins counted in the current window.
+    pub failures: i32,
+    /// Whether sign-ins are refused now.
+    pub locked: bool,
+    /// Sign-ins are refused until then; `null` when not locked.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// When the current window began; `null` when there are no failures.
+    pub window_start: Option<DateTime<Utc>>,
+}
+
+/// An account's failed-login lock (admin).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The account's failed sign-ins", body = LoginLock),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/users/{id}/login-lock")]
+pub async fn get_login_lock(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    RecordId(id): RecordId,
+) -> ApiResult<HttpResponse> {
+    let counts = super::authorize(&state, credentials, Need::Admin, move |conn, _| {
+        let user = users::get(conn, &id)?;
+        LoginThrottle::read(conn, &[throttle::account_key(&user.email).as_str()])
+    })
+    .await?;
+    let now = db::now();
+    let lock = match counts.first() {
+        Some(c) => LoginLock {
+            failures: c.failures,
+            locked: c.locked_until.is_some_and(|t| t > now),
+            locked_until: c.locked_until.filter(|t| *t > now).map(db::to_utc),
+            window_start: Some(db::to_utc(c.window_start)),
+        },
+        None => LoginLock {
+            failures: 0,
+            locked: false,
+            locked_until: None,
+            window_start: None,
+        },
+    };
+    http::json(&lock)
+}
+
+/// Clear an account's failed-login lock (admin), so its user can sign in
+/// again at once. Answers 204 also when there was nothing to clear.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Cleared"),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/users/{id}/login-lock")]
+pub async fn clear_login_lock(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    RecordId(id): RecordId,
+) -> ApiResult<HttpResponse> {
+    super::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+        let user = users::get(conn, &id)?;
+        LoginThrottle::clear(conn, &throttle::account_key(&user.email))?;
+        log::info!("login lock of user {} cleared by {}", user.id, actor.id);
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -17,9 +17,11 @@ use sha2::{Digest, Sha256};
 use crate::db::schema::{api_keys, settings, users};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::state::AppState;
 
 pub mod api;
+pub mod hashing;
+pub mod throttle;
 
 crate::text_enum! {
     /// What a caller may do: `viewer` reads; `agent` also creates and changes
@@ -202,7 +204,7 @@ pub fn new_api_key() -> String {
 }
 
 /// What the `Authorization` header claims, before the database confirms it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Credentials {
     Token { user_id: String, issued_at: i64 },
     ApiKey(String),

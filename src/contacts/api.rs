@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
-use crate::AppState;
+use crate::state::AppState;
 
 crate::page_type!(ContactPage, Contact, "A page of contacts.");
 

@@ -12,7 +12,7 @@ use crate::events::ResourceKind;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
-use crate::AppState;
+use crate::state::AppState;
 
 crate::page_type!(CustomerPage, Customer, "A page of customers.");
 

@@ -122,6 +122,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> Integer,
+        window_start -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
     users,
@@ -131,4 +140,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     record_tags,
     events,
     idempotency_keys,
+    login_throttle,
 );

@@ -10,7 +10,7 @@ use crate::auth::{self, Credentials, Need, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, pagination, Query};
 use crate::openapi::responses as r;
-use crate::AppState;
+use crate::state::AppState;
 
 /// A page of the event log.
 #[derive(Debug, Serialize, ToSchema)]

@@ -18,7 +18,7 @@ use crate::auth::{self, Actor, Credentials, Need};
 use crate::db::schema::idempotency_keys as ik;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::state::AppState;
 
 pub const HEADER: &str = "Idempotency-Key";
 const MAX_KEY_LEN: usize = 255;

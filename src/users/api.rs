@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::responses as r;
-use crate::AppState;
+use crate::state::AppState;
 
 crate::page_type!(UserPage, User, "A page of users.");
 
@@ -42,6 +42,11 @@ pub async fn create_user(
     key: IdempotencyKey,
     body: JsonBody<UserInput>,
 ) -> ApiResult<HttpResponse> {
+    // Authorize and validate before hashing: only an admin's valid request
+    // costs a hash, and no connection is held while it runs.
+    auth::authorize(&state, credentials.clone(), Need::Admin, |_, _| Ok(())).await?;
+    let input = body.parse()?.value.normalized()?;
+    let hash = state.hashing.hash(input.password.clone()).await?;
     let bytes = body.bytes.clone();
     idempotency::create(
         &state,
@@ -51,8 +56,6 @@ pub async fn create_user(
         &req,
         &bytes,
         move |conn, actor| {
-            let input = body.parse()?.value.normalized()?;
-            let hash = auth::hash_password(&input.password)?;
             let user = repo::create(conn, Some(actor), input, hash)?;
             Ok(Created::record(
                 "/api/v1/users",
@@ -173,15 +176,15 @@ pub async fn update_user(
     if_match: IfMatch,
     body: JsonBody<UserPatch>,
 ) -> ApiResult<HttpResponse> {
+    auth::authorize(&state, credentials.clone(), Need::Admin, |_, _| Ok(())).await?;
+    let parsed = body.parse()?;
+    UserPatch::reject_nulls(&parsed.document)?;
+    let patch = parsed.value.normalized()?;
+    let hash = match &patch.password {
+        Some(password) => Some(state.hashing.hash(password.clone()).await?),
+        None => None,
+    };
     let user = auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
-        let parsed = body.parse()?;
-        UserPatch::reject_nulls(&parsed.document)?;
-        let patch = parsed.value.normalized()?;
-        let hash = patch
-            .password
-            .as_deref()
-            .map(auth::hash_password)
-            .transpose()?;
         crate::db::write_tx(conn, |c| {
             repo::update(c, actor, &id, &if_match, patch, hash)
         })

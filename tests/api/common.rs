@@ -400,3 +400,25 @@ macro_rules! both_backends {
         )*
     };
 }
+
+/// [`both_backends!`] with extra configuration: `both_backends_with!(ENV;
+/// test, …)` where `ENV` is a `&[(&str, &str)]` constant of the test module.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($env:ident; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name(&$crate::common::TestApp::sqlite_with(super::$env));
+                }
+                #[test]
+                fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::postgres_with(super::$env) {
+                        super::$name(&app);
+                    }
+                }
+            }
+        )*
+    };
+}

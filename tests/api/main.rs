@@ -8,6 +8,7 @@ mod contacts;
 mod contract;
 mod customers;
 mod events;
+mod login_throttle;
 mod ops;
 mod replicas;
 mod resilience;

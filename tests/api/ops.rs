@@ -26,7 +26,30 @@ fn health_and_ready_need_no_credentials(app: &TestApp) {
         .starts_with("application/json"));
     assert_eq!(res.json(), json!({"status": "ok"}));
     let res = app.request("GET", "/ready", None, &[], None).expect(200);
-    assert_eq!(res.json(), json!({"status": "ready"}));
+    let body = res.json();
+    assert_eq!(body["status"], json!("ready"));
+    let checked_at = chrono::DateTime::parse_from_rfc3339(body["checked_at"].as_str().unwrap())
+        .expect("checked_at is RFC 3339");
+    let age = chrono::Utc::now().signed_duration_since(checked_at);
+    assert!(
+        age < chrono::Duration::seconds(2) && age > chrono::Duration::seconds(-1),
+        "{age}"
+    );
+    // Many pollers share one check a second: a burst sees at most two.
+    let started = std::time::Instant::now();
+    let checks: std::collections::HashSet<String> = (0..30)
+        .map(|_| {
+            app.request("GET", "/ready", None, &[], None)
+                .expect(200)
+                .json()["checked_at"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    if started.elapsed() < std::time::Duration::from_millis(900) {
+        assert!(checks.len() <= 2, "{checks:?}");
+    }
     // A bad token does not matter on public routes.
     app.request("GET", "/health", Some("garbage"), &[], None)
         .expect(200);
