@@ -72,6 +72,65 @@ pub mod responses {
     pub struct Unavailable(#[allow(dead_code)] Problem);
 }
 
+/// The error answers each kind of route shares, named once and listed in a
+/// route's `responses(...)` beside its success answer. A route adds the
+/// answers particular to it (a 403 for admin-only reads, a 409 where a value
+/// is unique) as single entries.
+pub mod errors {
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::{Ref, RefOr, Response};
+    use utoipa::IntoResponses;
+
+    macro_rules! error_set {
+        ($(#[$doc:meta])* $name:ident { $($status:literal => $response:ident),* $(,)? }) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([
+                        $(($status.to_string(), Ref::from_response_name(stringify!($response)).into()),)*
+                    ])
+                }
+            }
+        };
+    }
+
+    error_set!(
+        /// A `POST` that creates a record.
+        CreateErrors {
+            "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden,
+            "413" => PayloadTooLarge, "415" => UnsupportedMediaType,
+            "422" => Unprocessable, "503" => Unavailable,
+        }
+    );
+    error_set!(
+        /// A `GET` of one record.
+        ReadErrors { "401" => Unauthorized, "404" => NotFound, "503" => Unavailable }
+    );
+    error_set!(
+        /// A `GET` of a list.
+        ListErrors { "401" => Unauthorized, "422" => Unprocessable, "503" => Unavailable }
+    );
+    error_set!(
+        /// A `PATCH` of one record.
+        UpdateErrors {
+            "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden,
+            "404" => NotFound, "409" => Conflict, "412" => PreconditionFailed,
+            "413" => PayloadTooLarge, "415" => UnsupportedMediaType,
+            "422" => Unprocessable, "503" => Unavailable,
+        }
+    );
+    error_set!(
+        /// A `DELETE` of one record.
+        DeleteErrors {
+            "401" => Unauthorized, "403" => Forbidden, "404" => NotFound,
+            "412" => PreconditionFailed, "503" => Unavailable,
+        }
+    );
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

@@ -6,7 +6,8 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use super::{ApiKeyInput, ApiKeyListParams, ApiKeyPage, NewApiKey};
 use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, IdempotencyKey, JsonBody, Query, RecordId};
+use crate::http::{self, IdempotencyKey, IfMatch, JsonBody, Query, RecordId};
+use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
@@ -19,13 +20,7 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = NewApiKey, headers(
             ("Location" = String, description = "URL of the new key"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        CreateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -64,10 +59,8 @@ pub async fn create_api_key(
     params(ApiKeyListParams),
     responses(
         (status = 200, description = "A page of keys", body = ApiKeyPage),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ListErrors,
     ),
     security(("bearer" = []))
 )]
@@ -87,13 +80,10 @@ pub async fn list_api_keys(
 /// Revoke an API key (admin): it stops working at once.
 #[utoipa::path(
     tag = "api-keys",
-    params(("id" = String, Path, description = "API key id")),
+    params(("id" = String, Path, description = "API key id"), IfMatch),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        DeleteErrors,
     ),
     security(("bearer" = []))
 )]
@@ -102,10 +92,18 @@ pub async fn revoke_api_key(
     state: web::Data<AppState>,
     credentials: Credentials,
     RecordId(id): RecordId,
+    if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
-        crate::db::write_tx(conn, |c| super::revoke(c, actor, &id))
+        crate::db::write_tx(conn, |c| super::revoke(c, actor, &id, &if_match))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers the routes of this module (under `/api/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_api_key)
+        .service(list_api_keys)
+        .service(revoke_api_key);
 }

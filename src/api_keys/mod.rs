@@ -140,12 +140,19 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult
     Ok(NewApiKey { api_key, key })
 }
 
-pub fn revoke(conn: &mut DbConn, actor: &Actor, id: &str) -> ApiResult<()> {
+pub fn revoke(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    if_match: &crate::http::IfMatch,
+) -> ApiResult<()> {
+    // Keys never change after creation, so the version read is the one deleted.
     let row: ApiKeyRow = api_keys::table
         .find(id)
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("API key"))?;
+    if_match.check(row.version)?;
     diesel::delete(api_keys::table.find(id)).execute(conn)?;
     events::append(
         conn,

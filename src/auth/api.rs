@@ -12,6 +12,7 @@ use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http::request_id::RequestId;
 use crate::http::{self, JsonBody, RecordId};
+use crate::openapi::errors::ReadErrors;
 use crate::openapi::responses as r;
 use crate::state::AppState;
 use crate::users::repo as users;
@@ -153,10 +154,8 @@ pub struct LoginLock {
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The account's failed sign-ins", body = LoginLock),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -196,10 +195,8 @@ pub async fn get_login_lock(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Cleared"),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -217,4 +214,11 @@ pub async fn clear_login_lock(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers the routes of this module (under `/api/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(login)
+        .service(get_login_lock)
+        .service(clear_login_lock);
 }

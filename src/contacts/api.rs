@@ -9,6 +9,7 @@ use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
@@ -18,19 +19,13 @@ crate::page_type!(ContactPage, Contact, "A page of contacts.");
 #[utoipa::path(
     tag = "contacts",
     request_body = ContactInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Created", body = Contact, headers(
             ("Location" = String, description = "URL of the new contact"),
             ("ETag" = String, description = "Version of the record"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
         (status = 409, response = r::Conflict),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        CreateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -70,9 +65,7 @@ pub async fn create_contact(
     params(ContactListParams),
     responses(
         (status = 200, description = "A page of contacts", body = ContactPage),
-        (status = 401, response = r::Unauthorized),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ListErrors,
     ),
     security(("bearer" = []))
 )]
@@ -95,10 +88,8 @@ pub async fn list_contacts(
     params(("id" = String, Path, description = "Customer id"), CustomerContactsParams),
     responses(
         (status = 200, description = "A page of the customer's contacts", body = ContactPage),
-        (status = 401, response = r::Unauthorized),
-        (status = 404, response = r::NotFound),
         (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -122,9 +113,7 @@ pub async fn list_customer_contacts(
     params(("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, description = "The contact", body = Contact, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 401, response = r::Unauthorized),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -147,21 +136,12 @@ pub async fn get_contact(
     tag = "contacts",
     params(
         ("id" = String, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
+        IfMatch,
     ),
     request_body(content = ContactPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The changed contact", body = Contact, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 409, response = r::Conflict),
-        (status = 412, response = r::PreconditionFailed),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        UpdateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -186,15 +166,11 @@ pub async fn update_contact(
     tag = "contacts",
     params(
         ("id" = String, Path, description = "Contact id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 412, response = r::PreconditionFailed),
-        (status = 503, response = r::Unavailable),
+        DeleteErrors,
     ),
     security(("bearer" = []))
 )]
@@ -210,4 +186,14 @@ pub async fn delete_contact(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers the routes of this module (under `/api/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_customer_contacts)
+        .service(create_contact)
+        .service(list_contacts)
+        .service(get_contact)
+        .service(update_contact)
+        .service(delete_contact);
 }

@@ -11,6 +11,7 @@ use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
@@ -29,19 +30,13 @@ fn created(customer: Customer) -> Created {
 #[utoipa::path(
     tag = "customers",
     request_body = CustomerInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Created", body = Customer, headers(
             ("Location" = String, description = "URL of the new customer"),
             ("ETag" = String, description = "Version of the record"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
         (status = 409, response = r::Conflict),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        CreateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -75,9 +70,7 @@ pub async fn create_customer(
     params(CustomerListParams),
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
-        (status = 401, response = r::Unauthorized),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ListErrors,
     ),
     security(("bearer" = []))
 )]
@@ -100,9 +93,7 @@ pub async fn list_customers(
     params(("id" = String, Path, description = "Customer id")),
     responses(
         (status = 200, description = "The customer", body = Customer, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 401, response = r::Unauthorized),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -125,21 +116,12 @@ pub async fn get_customer(
     tag = "customers",
     params(
         ("id" = String, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
+        IfMatch,
     ),
     request_body(content = CustomerPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The changed customer", body = Customer, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 409, response = r::Conflict),
-        (status = 412, response = r::PreconditionFailed),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        UpdateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -164,15 +146,11 @@ pub async fn update_customer(
     tag = "customers",
     params(
         ("id" = String, Path, description = "Customer id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 412, response = r::PreconditionFailed),
-        (status = 503, response = r::Unavailable),
+        DeleteErrors,
     ),
     security(("bearer" = []))
 )]
@@ -196,9 +174,7 @@ pub async fn delete_customer(
     params(("id" = String, Path, description = "Customer id"), HistoryParams),
     responses(
         (status = 200, description = "The customer's events", body = EventPage),
-        (status = 401, response = r::Unauthorized),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ListErrors,
     ),
     security(("bearer" = []))
 )]
@@ -218,4 +194,14 @@ pub async fn customer_history(
         params.limit,
     )
     .await
+}
+
+/// Registers the routes of this module (under `/api/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_customer)
+        .service(list_customers)
+        .service(get_customer)
+        .service(update_customer)
+        .service(delete_customer)
+        .service(customer_history);
 }

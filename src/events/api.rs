@@ -9,6 +9,7 @@ use super::{Event, EventFilter, ResourceKind};
 use crate::auth::{self, Credentials, Need, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, pagination, Query};
+use crate::openapi::errors::ListErrors;
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
@@ -114,10 +115,8 @@ pub async fn page(
     params(FeedParams),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ListErrors,
     ),
     security(("bearer" = []))
 )]
@@ -145,4 +144,9 @@ pub async fn feed(
         params.limit,
     )
     .await
+}
+
+/// Registers the routes of this module (under `/api/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(feed);
 }

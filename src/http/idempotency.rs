@@ -27,6 +27,21 @@ const RETENTION_HOURS: i64 = 24;
 #[derive(Debug, Clone, Default)]
 pub struct IdempotencyKey(pub Option<String>);
 
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![super::header_param(
+            HEADER,
+            "Makes the request safe to retry: the same key and body return the stored answer",
+            utoipa::openapi::ObjectBuilder::new()
+                .min_length(Some(1))
+                .max_length(Some(MAX_KEY_LEN))
+                .pattern(Some("^[!-~]([ -~]*[!-~])?$")),
+        )]
+    }
+}
+
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

@@ -122,6 +122,35 @@ impl IfMatch {
     }
 }
 
+/// A header parameter of the contract: optional, a plain string.
+pub(crate) fn header_param(
+    name: &str,
+    description: &str,
+    schema: utoipa::openapi::ObjectBuilder,
+) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::Required;
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .description(Some(description))
+        .required(Required::False)
+        .schema(Some(schema.schema_type(utoipa::openapi::Type::String)))
+        .build()
+}
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![header_param(
+            "If-Match",
+            "The ETag you read; 412 if the record changed since",
+            utoipa::openapi::ObjectBuilder::new(),
+        )]
+    }
+}
+
 impl FromRequest for IfMatch {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

@@ -9,6 +9,7 @@ use crate::auth::{self, ActorType, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
@@ -18,19 +19,13 @@ crate::page_type!(UserPage, User, "A page of users.");
 #[utoipa::path(
     tag = "users",
     request_body = UserInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Makes the request safe to retry: the same key and body return the stored answer")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "Created", body = User, headers(
             ("Location" = String, description = "URL of the new user"),
             ("ETag" = String, description = "Version of the record"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
         (status = 409, response = r::Conflict),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        CreateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -74,10 +69,8 @@ pub async fn create_user(
     params(UserListParams),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        ListErrors,
     ),
     security(("bearer" = []))
 )]
@@ -99,9 +92,7 @@ pub async fn list_users(
     tag = "users",
     responses(
         (status = 200, description = "The signed-in user", body = User, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 401, response = r::Unauthorized),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -125,10 +116,8 @@ pub async fn me(state: web::Data<AppState>, credentials: Credentials) -> ApiResu
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = User, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 503, response = r::Unavailable),
+        ReadErrors,
     ),
     security(("bearer" = []))
 )]
@@ -150,21 +139,12 @@ pub async fn get_user(
     tag = "users",
     params(
         ("id" = String, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
+        IfMatch,
     ),
     request_body(content = UserPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The changed user", body = User, headers(("ETag" = String, description = "Version of the record"))),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
-        (status = 409, response = r::Conflict),
-        (status = 412, response = r::PreconditionFailed),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        UpdateErrors,
     ),
     security(("bearer" = []))
 )]
@@ -199,17 +179,13 @@ pub async fn update_user(
     tag = "users",
     params(
         ("id" = String, Path, description = "User id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the record changed since"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = r::Unauthorized),
-        (status = 403, response = r::Forbidden),
-        (status = 404, response = r::NotFound),
         (status = 409, response = r::Conflict),
-        (status = 412, response = r::PreconditionFailed),
         (status = 422, response = r::Unprocessable),
-        (status = 503, response = r::Unavailable),
+        DeleteErrors,
     ),
     security(("bearer" = []))
 )]
@@ -225,4 +201,14 @@ pub async fn delete_user(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers the routes of this module (under `/api/v1`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(me)
+        .service(create_user)
+        .service(list_users)
+        .service(get_user)
+        .service(update_user)
+        .service(delete_user);
 }

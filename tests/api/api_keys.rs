@@ -222,7 +222,27 @@ fn revoke_stops_the_key_at_once(app: &TestApp) {
     let url = format!("/api/v1/api-keys/{}", id_of(&k));
     app.get("/api/v1/customers", &key).expect(200);
 
-    let res = app.delete(&url, &app.admin_token).expect(204);
+    // A stale If-Match refuses the revocation; the key's version is 1.
+    let p = app
+        .request(
+            "DELETE",
+            &url,
+            Some(&app.admin_token),
+            &[("If-Match", "\"2\"")],
+            None,
+        )
+        .problem(412);
+    assert_eq!(p["type"], "urn:crm:problem:precondition_failed");
+    app.get("/api/v1/customers", &key).expect(200);
+    let res = app
+        .request(
+            "DELETE",
+            &url,
+            Some(&app.admin_token),
+            &[("If-Match", "\"1\"")],
+            None,
+        )
+        .expect(204);
     assert!(res.body.is_empty());
     let p = app.get("/api/v1/customers", &key).problem(401);
     assert!(p["detail"].as_str().unwrap().contains("revoked"), "{p}");

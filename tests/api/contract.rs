@@ -48,3 +48,50 @@ fn served_contract_is_the_committed_one() {
         }
     }
 }
+
+/// What every client relies on: a change or delete of a record can be made
+/// conditional (`If-Match`, 412), and a create can be retried safely
+/// (`Idempotency-Key`).
+#[test]
+fn record_changes_document_preconditions_and_creates_idempotency() {
+    let doc = serde_json::to_value(crm::openapi()).unwrap();
+    // Creating an API key refuses Idempotency-Key: a replay would have to
+    // store the secret that is shown only once.
+    const NO_REPLAY: &[&str] = &["/api/v1/api-keys"];
+    let header_params = |op: &serde_json::Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "header")
+                    .map(|p| p["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            let on_record = path.ends_with("{id}");
+            if on_record && (method == "patch" || method == "delete") {
+                assert!(
+                    header_params(op).contains(&"If-Match".to_string()),
+                    "{method} {path}"
+                );
+                assert!(statuses.iter().any(|s| *s == "412"), "{method} {path}");
+                checked += 1;
+            }
+            if method == "post" && statuses.iter().any(|s| *s == "201") {
+                let documented = header_params(op).contains(&"Idempotency-Key".to_string());
+                assert_eq!(
+                    documented,
+                    !NO_REPLAY.contains(&path.as_str()),
+                    "{method} {path}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 9, "found the record routes ({checked})");
+}
