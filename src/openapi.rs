@@ -144,8 +144,6 @@ pub mod errors {
     // Schemas only a query parameter refers to are not collected from the
     // handlers (only bodies are), so they are listed here.
     components(schemas(
-        crate::customers::repo::CustomerSort,
-        crate::contacts::repo::ContactSort,
         crate::error::Problem,
         crate::error::FieldError,
     ), responses(

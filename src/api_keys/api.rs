@@ -3,10 +3,10 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, post, web, HttpResponse};
 
-use super::{ApiKeyInput, ApiKeyListParams, ApiKeyPage, NewApiKey};
+use super::{ApiKeyInput, ApiKeyPage, ApiKeyQuery, NewApiKey};
 use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, IdempotencyKey, IfMatch, JsonBody, Query, RecordId};
+use crate::http::{self, IdempotencyKey, IfMatch, JsonBody, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -56,7 +56,7 @@ pub async fn create_api_key(
 /// List API keys (admin), without their secrets.
 #[utoipa::path(
     tag = "api-keys",
-    params(ApiKeyListParams),
+    params(ApiKeyQuery),
     responses(
         (status = 200, description = "A page of keys", body = ApiKeyPage),
         (status = 403, response = r::Forbidden),
@@ -68,10 +68,10 @@ pub async fn create_api_key(
 pub async fn list_api_keys(
     state: web::Data<AppState>,
     credentials: Credentials,
-    Query(params): Query<ApiKeyListParams>,
+    query: ApiKeyQuery,
 ) -> ApiResult<HttpResponse> {
     let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
-        super::list(conn, &params)
+        super::list(conn, &query)
     })
     .await?;
     http::json(&page)
@@ -104,6 +104,8 @@ pub async fn revoke_api_key(
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_api_key)
-        .service(list_api_keys)
+        .service(crate::http::list::ListRoute::<ApiKeyQuery, _>::new(
+            list_api_keys,
+        ))
         .service(revoke_api_key);
 }

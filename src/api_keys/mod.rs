@@ -15,7 +15,7 @@ use crate::db::schema::api_keys;
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key_of};
+use crate::http::list::{ListQuery, NoFilters};
 use crate::validation;
 
 const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
@@ -163,33 +163,27 @@ pub fn revoke(
 
 crate::page_type!(ApiKeyPage, ApiKey, "A page of API keys.");
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ApiKeyListParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+crate::sort_order! {
+    /// Keys are listed oldest first.
+    ApiKeyOrder on api_keys for ApiKey, default CreatedAt, fixed true {
+        CreatedAt => "created_at": created_at time asc,
+    }
 }
 
+pub type ApiKeyQuery = ListQuery<ApiKeyOrder, NoFilters>;
+
 /// Keys, oldest first.
-pub fn list(conn: &mut DbConn, p: &ApiKeyListParams) -> ApiResult<ApiKeyPage> {
-    const SORT: &str = "created_at";
-    let limit = pagination::limit(p.limit)?;
-    let after = pagination::decode_cursor(p.cursor.as_deref(), SORT)?
-        .map(|a| a.at())
-        .transpose()?;
-    let query = api_keys::table.into_boxed().limit(limit + 1);
-    let rows: Vec<ApiKeyRow> =
-        crate::keyset!(query, api_keys::created_at, api_keys::id, false, after).load(conn)?;
+pub fn list(conn: &mut DbConn, q: &ApiKeyQuery) -> ApiResult<ApiKeyPage> {
+    let rows: Vec<ApiKeyRow> = q
+        .sort
+        .apply(api_keys::table.into_boxed(), q.after.as_ref())?
+        .limit(q.limit + 1)
+        .load(conn)?;
     let data = rows
         .iter()
         .map(ApiKeyRow::to_api_key)
         .collect::<ApiResult<Vec<_>>>()?;
-    let (data, next_cursor) =
-        pagination::finish(data, limit, SORT, |r| time_key_of(r.created_at, &r.id));
+    let (data, next_cursor) = q.finish(data, ApiKeyOrder::key_of);
     Ok(ApiKeyPage {
         data,
         next_cursor,

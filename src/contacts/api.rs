@@ -3,17 +3,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
-use super::repo::{self, ContactListParams, CustomerContactsParams};
-use super::{Contact, ContactInput, ContactPatch};
+use super::repo::{self, ContactQuery, CustomerContactsQuery};
+use super::{Contact, ContactInput, ContactPage, ContactPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
-use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::http::list::ListRoute;
+use crate::http::{self, IfMatch, JsonBody, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
-
-crate::page_type!(ContactPage, Contact, "A page of contacts.");
 
 /// Create a contact.
 #[utoipa::path(
@@ -62,7 +61,7 @@ pub async fn create_contact(
 /// List contacts.
 #[utoipa::path(
     tag = "contacts",
-    params(ContactListParams),
+    params(ContactQuery),
     responses(
         (status = 200, description = "A page of contacts", body = ContactPage),
         ListErrors,
@@ -73,10 +72,10 @@ pub async fn create_contact(
 pub async fn list_contacts(
     state: web::Data<AppState>,
     credentials: Credentials,
-    Query(params): Query<ContactListParams>,
+    query: ContactQuery,
 ) -> ApiResult<HttpResponse> {
     let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::list(conn, &params)
+        repo::list(conn, &query)
     })
     .await?;
     http::json(&page)
@@ -85,7 +84,7 @@ pub async fn list_contacts(
 /// List the contacts of one customer.
 #[utoipa::path(
     tag = "contacts",
-    params(("id" = String, Path, description = "Customer id"), CustomerContactsParams),
+    params(("id" = String, Path, description = "Customer id"), CustomerContactsQuery),
     responses(
         (status = 200, description = "A page of the customer's contacts", body = ContactPage),
         (status = 422, response = r::Unprocessable),
@@ -98,10 +97,10 @@ pub async fn list_customer_contacts(
     state: web::Data<AppState>,
     credentials: Credentials,
     RecordId(id): RecordId,
-    Query(params): Query<CustomerContactsParams>,
+    query: CustomerContactsQuery,
 ) -> ApiResult<HttpResponse> {
     let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::list_of_customer(conn, id, params)
+        repo::list_of_customer(conn, id, query)
     })
     .await?;
     http::json(&page)
@@ -192,7 +191,7 @@ pub async fn delete_contact(
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_customer_contacts)
         .service(create_contact)
-        .service(list_contacts)
+        .service(ListRoute::<ContactQuery, _>::new(list_contacts))
         .service(get_contact)
         .service(update_contact)
         .service(delete_contact);

@@ -16,6 +16,8 @@ use crate::error::ApiResult;
 use crate::model::{clean, clean_email, search_text};
 use crate::validation;
 
+crate::page_type!(ContactPage, Contact, "A page of contacts.");
+
 /// The fields a client sets on a contact: the body of a create, and the
 /// document a PATCH merges into.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]

@@ -5,13 +5,13 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Contact, ContactInput, ContactRow};
+use super::{Contact, ContactInput, ContactPage, ContactRow};
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{contacts, customers};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key_of};
+use crate::http::list::{ListFilters, ListQuery};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Contacts;
@@ -191,102 +191,84 @@ pub fn delete_of_customer(conn: &mut DbConn, customer_id: &str) -> ApiResult<Vec
         .collect())
 }
 
-crate::text_enum! {
+crate::sort_order! {
     /// Sort order of a contact list; a leading `-` sorts descending.
-    ContactSort {
-        CreatedAt => "created_at",
-        CreatedAtDesc => "-created_at",
-        UpdatedAt => "updated_at",
-        UpdatedAtDesc => "-updated_at",
+    ContactSort on contacts for Contact, default CreatedAtDesc {
+        CreatedAt => "created_at": created_at time asc,
+        CreatedAtDesc => "-created_at": created_at time desc,
+        UpdatedAt => "updated_at": updated_at time asc,
+        UpdatedAtDesc => "-updated_at": updated_at time desc,
     }
 }
 
+const CONTACT_SEARCH: Option<&str> =
+    Some("Case-insensitive substring of first name, last name, email or phone.");
+const CONTACT_TOTAL: Option<&str> =
+    Some("Also return `total`, the number of matching contacts (costs a count).");
+
+/// The filters of a contact list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ContactListParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Sort order (default `-created_at`); ties are broken by id.
-    pub sort: Option<ContactSort>,
+pub struct ContactFilters {
     /// Contacts of this customer.
     pub customer_id: Option<String>,
-    /// Case-insensitive substring of first name, last name, email or phone.
-    pub q: Option<String>,
-    /// Also return `total`, the number of matching contacts (costs a count).
-    pub include_total: Option<bool>,
 }
 
-/// Query parameters of `/customers/{id}/contacts`: the list's without `customer_id`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CustomerContactsParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Sort order (default `-created_at`); ties are broken by id.
-    pub sort: Option<ContactSort>,
-    /// Case-insensitive substring of first name, last name, email or phone.
-    pub q: Option<String>,
-    /// Also return `total`, the number of matching contacts (costs a count).
-    pub include_total: Option<bool>,
+impl ListFilters for ContactFilters {
+    const SEARCH: Option<&'static str> = CONTACT_SEARCH;
+    const TOTAL: Option<&'static str> = CONTACT_TOTAL;
 }
+
+pub type ContactQuery = ListQuery<ContactSort, ContactFilters>;
+
+/// `/customers/{id}/contacts`: the list's parameters but `customer_id`,
+/// which the path gives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfCustomer {}
+
+impl IntoParams for OfCustomer {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        Vec::new()
+    }
+}
+
+impl ListFilters for OfCustomer {
+    const SEARCH: Option<&'static str> = CONTACT_SEARCH;
+    const TOTAL: Option<&'static str> = CONTACT_TOTAL;
+}
+
+pub type CustomerContactsQuery = ListQuery<ContactSort, OfCustomer>;
 
 type Boxed<'a> = contacts::BoxedQuery<'a, db::MultiBackend>;
 
-fn filtered(p: &ContactListParams) -> ApiResult<Boxed<'static>> {
+fn filtered(q: &ContactQuery) -> Boxed<'static> {
     let mut query = contacts::table.into_boxed();
-    if let Some(customer_id) = &p.customer_id {
+    if let Some(customer_id) = &q.filters.customer_id {
         query = query.filter(contacts::customer_id.eq(customer_id.clone()));
     }
-    if let Some(pattern) = pagination::search_pattern(p.q.as_deref())? {
-        query = query.filter(contacts::search_text.like(pattern).escape('\\'));
+    if let Some(pattern) = &q.search {
+        query = query.filter(contacts::search_text.like(pattern.clone()).escape('\\'));
     }
-    Ok(query)
+    query
 }
 
-pub fn list(conn: &mut DbConn, p: &ContactListParams) -> ApiResult<super::api::ContactPage> {
-    let limit = pagination::limit(p.limit)?;
-    let sort = p.sort.unwrap_or(ContactSort::CreatedAtDesc);
-    let after = pagination::decode_cursor(p.cursor.as_deref(), sort.as_str())?
-        .map(|a| a.at())
-        .transpose()?;
-    let total = if p.include_total == Some(true) {
-        Some(filtered(p)?.count().get_result::<i64>(conn)?)
-    } else {
-        None
+pub fn list(conn: &mut DbConn, q: &ContactQuery) -> ApiResult<ContactPage> {
+    let total = match q.include_total {
+        true => Some(filtered(q).count().get_result::<i64>(conn)?),
+        false => None,
     };
-    let query = filtered(p)?.limit(limit + 1);
-    let rows: Vec<ContactRow> = match sort {
-        ContactSort::CreatedAt | ContactSort::CreatedAtDesc => crate::keyset!(
-            query,
-            contacts::created_at,
-            contacts::id,
-            sort == ContactSort::CreatedAtDesc,
-            after
-        )
-        .load(conn)?,
-        ContactSort::UpdatedAt | ContactSort::UpdatedAtDesc => crate::keyset!(
-            query,
-            contacts::updated_at,
-            contacts::id,
-            sort == ContactSort::UpdatedAtDesc,
-            after
-        )
-        .load(conn)?,
-    };
+    let rows: Vec<ContactRow> = q
+        .sort
+        .apply(filtered(q), q.after.as_ref())?
+        .limit(q.limit + 1)
+        .load(conn)?;
     let data: Vec<Contact> = rows.into_iter().map(ContactRow::into_contact).collect();
-    let (data, next_cursor) = pagination::finish(data, limit, sort.as_str(), |c| match sort {
-        ContactSort::CreatedAt | ContactSort::CreatedAtDesc => time_key_of(c.created_at, &c.id),
-        ContactSort::UpdatedAt | ContactSort::UpdatedAtDesc => time_key_of(c.updated_at, &c.id),
-    });
-    Ok(super::api::ContactPage {
+    let (data, next_cursor) = q.finish(data, ContactSort::key_of);
+    Ok(ContactPage {
         data,
         next_cursor,
         total,
@@ -297,18 +279,13 @@ pub fn list(conn: &mut DbConn, p: &ContactListParams) -> ApiResult<super::api::C
 pub fn list_of_customer(
     conn: &mut DbConn,
     customer_id: String,
-    p: CustomerContactsParams,
-) -> ApiResult<super::api::ContactPage> {
+    q: CustomerContactsQuery,
+) -> ApiResult<ContactPage> {
     crate::customers::repo::get(conn, &customer_id)?;
     list(
         conn,
-        &ContactListParams {
-            limit: p.limit,
-            cursor: p.cursor,
-            sort: p.sort,
+        &q.with_filters(ContactFilters {
             customer_id: Some(customer_id),
-            q: p.q,
-            include_total: p.include_total,
-        },
+        }),
     )
 }

@@ -3,8 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
-use super::repo::{self, CustomerListParams};
-use super::{Customer, CustomerInput, CustomerPatch};
+use super::repo::{self, CustomerQuery};
+use super::{Customer, CustomerInput, CustomerPage, CustomerPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::events::api::{EventPage, HistoryParams};
@@ -14,8 +14,6 @@ use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
-
-crate::page_type!(CustomerPage, Customer, "A page of customers.");
 
 fn created(customer: Customer) -> Created {
     Created::record(
@@ -67,7 +65,7 @@ pub async fn create_customer(
 /// List customers, filtered and sorted, one keyset page at a time.
 #[utoipa::path(
     tag = "customers",
-    params(CustomerListParams),
+    params(CustomerQuery),
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
         ListErrors,
@@ -78,10 +76,10 @@ pub async fn create_customer(
 pub async fn list_customers(
     state: web::Data<AppState>,
     credentials: Credentials,
-    Query(params): Query<CustomerListParams>,
+    query: CustomerQuery,
 ) -> ApiResult<HttpResponse> {
     let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::list(conn, &params)
+        repo::list(conn, &query)
     })
     .await?;
     http::json(&page)
@@ -199,7 +197,9 @@ pub async fn customer_history(
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_customer)
-        .service(list_customers)
+        .service(crate::http::list::ListRoute::<CustomerQuery, _>::new(
+            list_customers,
+        ))
         .service(get_customer)
         .service(update_customer)
         .service(delete_customer)

@@ -17,6 +17,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{clean, clean_email, search_text};
 use crate::validation;
 
+crate::page_type!(CustomerPage, Customer, "A page of customers.");
+
 crate::text_enum! {
     /// Whether the customer is a person or a company.
     CustomerKind {

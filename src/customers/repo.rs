@@ -8,14 +8,15 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{
-    check_references, Customer, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier,
+    check_references, Customer, CustomerInput, CustomerKind, CustomerPage, CustomerRow,
+    LifecycleStage, Tier,
 };
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{customers, record_tags, users};
 use crate::db::{self, tags, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key_of};
+use crate::http::list::{ListFilters, ListQuery};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Customers;
@@ -218,29 +219,23 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
     events::append(conn, actor, &changes)
 }
 
-crate::text_enum! {
+crate::sort_order! {
     /// Sort order of a customer list; a leading `-` sorts descending.
-    CustomerSort {
-        CreatedAt => "created_at",
-        CreatedAtDesc => "-created_at",
-        UpdatedAt => "updated_at",
-        UpdatedAtDesc => "-updated_at",
-        Name => "name",
-        NameDesc => "-name",
+    CustomerSort on customers for Customer, default CreatedAtDesc {
+        CreatedAt => "created_at": created_at time asc,
+        CreatedAtDesc => "-created_at": created_at time desc,
+        UpdatedAt => "updated_at": updated_at time asc,
+        UpdatedAtDesc => "-updated_at": updated_at time desc,
+        Name => "name": name text asc,
+        NameDesc => "-name": name text desc,
     }
 }
 
+/// The filters of a customer list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct CustomerListParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Sort order (default `-created_at`); ties are broken by id.
-    pub sort: Option<CustomerSort>,
+pub struct CustomerFilters {
     pub kind: Option<CustomerKind>,
     pub lifecycle_stage: Option<LifecycleStage>,
     pub tier: Option<Tier>,
@@ -256,15 +251,21 @@ pub struct CustomerListParams {
     pub created_before: Option<DateTime<Utc>>,
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
-    /// Case-insensitive substring of name, email or phone.
-    pub q: Option<String>,
-    /// Also return `total`, the number of matching customers (costs a count).
-    pub include_total: Option<bool>,
 }
+
+impl ListFilters for CustomerFilters {
+    const SEARCH: Option<&'static str> =
+        Some("Case-insensitive substring of name, email or phone.");
+    const TOTAL: Option<&'static str> =
+        Some("Also return `total`, the number of matching customers (costs a count).");
+}
+
+pub type CustomerQuery = ListQuery<CustomerSort, CustomerFilters>;
 
 type Boxed<'a> = customers::BoxedQuery<'a, db::MultiBackend>;
 
-fn filtered(p: &CustomerListParams) -> ApiResult<Boxed<'static>> {
+fn filtered(q: &CustomerQuery) -> Boxed<'static> {
+    let p = &q.filters;
     let mut query = customers::table.into_boxed();
     if let Some(kind) = p.kind {
         query = query.filter(customers::kind.eq(kind.as_str()));
@@ -297,67 +298,28 @@ fn filtered(p: &CustomerListParams) -> ApiResult<Boxed<'static>> {
     if let Some(t) = p.updated_since {
         query = query.filter(customers::updated_at.ge(db::from_utc(t)));
     }
-    if let Some(pattern) = pagination::search_pattern(p.q.as_deref())? {
-        query = query.filter(customers::search_text.like(pattern).escape('\\'));
+    if let Some(pattern) = &q.search {
+        query = query.filter(customers::search_text.like(pattern.clone()).escape('\\'));
     }
-    Ok(query)
+    query
 }
 
-pub fn list(conn: &mut DbConn, p: &CustomerListParams) -> ApiResult<super::api::CustomerPage> {
-    let limit = pagination::limit(p.limit)?;
-    let sort = p.sort.unwrap_or(CustomerSort::CreatedAtDesc);
-    let after = pagination::decode_cursor(p.cursor.as_deref(), sort.as_str())?;
-    let total = if p.include_total == Some(true) {
-        Some(filtered(p)?.count().get_result::<i64>(conn)?)
-    } else {
-        None
+pub fn list(conn: &mut DbConn, q: &CustomerQuery) -> ApiResult<CustomerPage> {
+    let total = match q.include_total {
+        true => Some(filtered(q).count().get_result::<i64>(conn)?),
+        false => None,
     };
-    let query = filtered(p)?.limit(limit + 1);
-    let rows: Vec<CustomerRow> = match sort {
-        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
-            let after = after.as_ref().map(pagination::After::at).transpose()?;
-            crate::keyset!(
-                query,
-                customers::created_at,
-                customers::id,
-                sort == CustomerSort::CreatedAtDesc,
-                after
-            )
-            .load(conn)?
-        }
-        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => {
-            let after = after.as_ref().map(pagination::After::at).transpose()?;
-            crate::keyset!(
-                query,
-                customers::updated_at,
-                customers::id,
-                sort == CustomerSort::UpdatedAtDesc,
-                after
-            )
-            .load(conn)?
-        }
-        CustomerSort::Name | CustomerSort::NameDesc => {
-            let after = after.as_ref().map(pagination::After::text);
-            crate::keyset!(
-                query,
-                customers::name,
-                customers::id,
-                sort == CustomerSort::NameDesc,
-                after
-            )
-            .load(conn)?
-        }
-    };
+    let rows: Vec<CustomerRow> = q
+        .sort
+        .apply(filtered(q), q.after.as_ref())?
+        .limit(q.limit + 1)
+        .load(conn)?;
     let data = rows
         .into_iter()
         .map(CustomerRow::into_customer)
         .collect::<ApiResult<Vec<_>>>()?;
-    let (data, next_cursor) = pagination::finish(data, limit, sort.as_str(), |c| match sort {
-        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => time_key_of(c.created_at, &c.id),
-        CustomerSort::UpdatedAt | CustomerSort::UpdatedAtDesc => time_key_of(c.updated_at, &c.id),
-        CustomerSort::Name | CustomerSort::NameDesc => (c.name.clone(), c.id.clone()),
-    });
-    Ok(super::api::CustomerPage {
+    let (data, next_cursor) = q.finish(data, CustomerSort::key_of);
+    Ok(CustomerPage {
         data,
         next_cursor,
         total,

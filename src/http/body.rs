@@ -196,25 +196,27 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parser = form_urlencoded::parse(req.query_string().as_bytes());
-        if let Some((name, _)) = parser
-            .clone()
-            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
-        {
-            return std::future::ready(Err(ApiError::field(
-                name.replace('\0', ""),
-                "invalid_character",
-                "text may not contain the NUL character (U+0000)",
-            )));
-        }
-        let result = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parser))
-            .map(Query)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                ApiError::Validation(vec![describe(&path, &e.inner().to_string(), "query")])
-            });
-        std::future::ready(result)
+        std::future::ready(query_from_str(req.query_string()).map(Query))
     }
+}
+
+/// Parses a query string into `T`, naming the offending parameter on error.
+pub fn query_from_str<T: DeserializeOwned>(query_string: &str) -> ApiResult<T> {
+    let parser = form_urlencoded::parse(query_string.as_bytes());
+    if let Some((name, _)) = parser
+        .clone()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ApiError::field(
+            name.replace('\0', ""),
+            "invalid_character",
+            "text may not contain the NUL character (U+0000)",
+        ));
+    }
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parser)).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::Validation(vec![describe(&path, &e.inner().to_string(), "query")])
+    })
 }
 
 /// Turns a serde message and path into a field error with a stable code.

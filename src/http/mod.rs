@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod idempotency;
+pub mod list;
 pub mod pagination;
 pub mod request_id;
 pub mod routes;

@@ -35,6 +35,7 @@ struct CursorData {
 }
 
 /// Where the previous page ended.
+#[derive(Debug)]
 pub struct After {
     pub value: String,
     pub id: String,

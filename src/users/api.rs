@@ -3,17 +3,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
-use super::repo::{self, UserListParams};
-use super::{User, UserInput, UserPatch};
+use super::repo::{self, UserQuery};
+use super::{User, UserInput, UserPage, UserPatch};
 use crate::auth::{self, ActorType, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
-use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::http::{self, IfMatch, JsonBody, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
-
-crate::page_type!(UserPage, User, "A page of users.");
 
 /// Create a user (admin).
 #[utoipa::path(
@@ -66,7 +64,7 @@ pub async fn create_user(
 /// List users (admin), oldest first.
 #[utoipa::path(
     tag = "users",
-    params(UserListParams),
+    params(UserQuery),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 403, response = r::Forbidden),
@@ -78,10 +76,10 @@ pub async fn create_user(
 pub async fn list_users(
     state: web::Data<AppState>,
     credentials: Credentials,
-    Query(params): Query<UserListParams>,
+    query: UserQuery,
 ) -> ApiResult<HttpResponse> {
     let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
-        repo::list(conn, &params)
+        repo::list(conn, &query)
     })
     .await?;
     http::json(&page)
@@ -207,7 +205,9 @@ pub async fn delete_user(
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(me)
         .service(create_user)
-        .service(list_users)
+        .service(crate::http::list::ListRoute::<UserQuery, _>::new(
+            list_users,
+        ))
         .service(get_user)
         .service(update_user)
         .service(delete_user);

@@ -101,6 +101,8 @@ impl UserPatch {
     }
 }
 
+crate::page_type!(UserPage, User, "A page of users.");
+
 /// A user (never with its password or hash).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {

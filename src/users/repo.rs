@@ -5,13 +5,13 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{User, UserInput, UserPatch, UserRow};
+use super::{User, UserInput, UserPage, UserPatch, UserRow};
 use crate::auth::{self, Actor, Role};
 use crate::db::schema::{customers, users};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
-use crate::http::pagination::{self, time_key_of};
+use crate::http::list::{ListFilters, ListQuery};
 use crate::http::IfMatch;
 
 const RESOURCE: ResourceKind = ResourceKind::Users;
@@ -231,48 +231,46 @@ pub fn count(conn: &mut DbConn) -> ApiResult<i64> {
     Ok(users::table.count().get_result(conn)?)
 }
 
+crate::sort_order! {
+    /// Users are listed oldest first.
+    UserOrder on users for User, default CreatedAt, fixed true {
+        CreatedAt => "created_at": created_at time asc,
+    }
+}
+
+/// The filters of a user list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct UserListParams {
-    /// Page size, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+pub struct UserFilters {
     pub role: Option<Role>,
     pub active: Option<bool>,
 }
 
+impl ListFilters for UserFilters {}
+
+pub type UserQuery = ListQuery<UserOrder, UserFilters>;
+
 /// Users, oldest first.
-pub fn list(conn: &mut DbConn, p: &UserListParams) -> ApiResult<super::api::UserPage> {
-    const SORT: &str = "created_at";
-    let limit = pagination::limit(p.limit)?;
-    let after = pagination::decode_cursor(p.cursor.as_deref(), SORT)?
-        .map(|a| a.at())
-        .transpose()?;
+pub fn list(conn: &mut DbConn, q: &UserQuery) -> ApiResult<UserPage> {
     let mut query = users::table.into_boxed();
-    if let Some(role) = p.role {
+    if let Some(role) = q.filters.role {
         query = query.filter(users::role.eq(role.as_str()));
     }
-    if let Some(active) = p.active {
+    if let Some(active) = q.filters.active {
         query = query.filter(users::active.eq(active));
     }
-    let rows: Vec<UserRow> = crate::keyset!(
-        query.limit(limit + 1),
-        users::created_at,
-        users::id,
-        false,
-        after
-    )
-    .load(conn)?;
+    let rows: Vec<UserRow> = q
+        .sort
+        .apply(query, q.after.as_ref())?
+        .limit(q.limit + 1)
+        .load(conn)?;
     let data = rows
         .iter()
         .map(UserRow::to_user)
         .collect::<ApiResult<Vec<_>>>()?;
-    let (data, next_cursor) =
-        pagination::finish(data, limit, SORT, |r| time_key_of(r.created_at, &r.id));
-    Ok(super::api::UserPage {
+    let (data, next_cursor) = q.finish(data, UserOrder::key_of);
+    Ok(UserPage {
         data,
         next_cursor,
         total: None,
