@@ -61,7 +61,8 @@ pub struct NewApiKey {
     pub key: String,
 }
 
-#[derive(Debug, Clone, Queryable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 #[diesel(table_name = api_keys)]
 struct ApiKeyRow {
     id: String,
@@ -149,6 +150,7 @@ pub fn revoke(
     // Keys never change after creation, so the version read is the one deleted.
     let row: ApiKeyRow = api_keys::table
         .find(id)
+        .select(ApiKeyRow::as_select())
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("API key"))?;
@@ -177,6 +179,7 @@ pub fn list(conn: &mut DbConn, q: &ApiKeyQuery) -> ApiResult<ApiKeyPage> {
     let rows: Vec<ApiKeyRow> = q
         .sort
         .apply(api_keys::table.into_boxed(), q.after.as_ref())?
+        .select(ApiKeyRow::as_select())
         .limit(q.limit + 1)
         .load(conn)?;
     let data = rows

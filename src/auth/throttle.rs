@@ -35,7 +35,9 @@ pub struct Counter {
 }
 
 /// A key's stored state.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = lt)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Count {
     pub key: String,
     pub failures: i32,
@@ -107,7 +109,7 @@ impl LoginThrottle {
     pub fn read(conn: &mut DbConn, keys: &[&str]) -> ApiResult<Vec<Count>> {
         Ok(lt::table
             .filter(lt::key.eq_any(keys))
-            .select((lt::key, lt::failures, lt::window_start, lt::locked_until))
+            .select(Count::as_select())
             .load(conn)?)
     }
 

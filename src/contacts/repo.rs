@@ -31,7 +31,8 @@ pub fn find_checked(
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Contact> {
     contacts::table
         .find(id)
-        .first::<ContactRow>(conn)
+        .select(ContactRow::as_select())
+        .first(conn)
         .optional()?
         .map(ContactRow::into_contact)
         .ok_or_else(|| ApiError::not_found("contact"))
@@ -180,6 +181,7 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
 pub fn delete_of_customer(conn: &mut DbConn, customer_id: &str) -> ApiResult<Vec<Change>> {
     let rows: Vec<ContactRow> = contacts::table
         .filter(contacts::customer_id.eq(customer_id))
+        .select(ContactRow::as_select())
         .load(conn)?;
     diesel::delete(contacts::table.filter(contacts::customer_id.eq(customer_id))).execute(conn)?;
     Ok(rows
@@ -264,6 +266,7 @@ pub fn list(conn: &mut DbConn, q: &ContactQuery) -> ApiResult<ContactPage> {
     let rows: Vec<ContactRow> = q
         .sort
         .apply(filtered(q), q.after.as_ref())?
+        .select(ContactRow::as_select())
         .limit(q.limit + 1)
         .load(conn)?;
     let data: Vec<Contact> = rows.into_iter().map(ContactRow::into_contact).collect();

@@ -24,7 +24,8 @@ const RESOURCE: ResourceKind = ResourceKind::Customers;
 pub fn find(conn: &mut DbConn, id: &str) -> ApiResult<Option<Customer>> {
     customers::table
         .find(id)
-        .first::<CustomerRow>(conn)
+        .select(CustomerRow::as_select())
+        .first(conn)
         .optional()?
         .map(CustomerRow::into_customer)
         .transpose()
@@ -312,6 +313,7 @@ pub fn list(conn: &mut DbConn, q: &CustomerQuery) -> ApiResult<CustomerPage> {
     let rows: Vec<CustomerRow> = q
         .sort
         .apply(filtered(q), q.after.as_ref())?
+        .select(CustomerRow::as_select())
         .limit(q.limit + 1)
         .load(conn)?;
     let data = rows

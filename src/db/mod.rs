@@ -263,7 +263,7 @@ macro_rules! find_checked {
     ($table:ident, $row:ty, $conn:expr, $id:expr, $caller:expr) => {
         $crate::on_backend!($conn, |c| $table::table
             .find($id)
-            .select(($table::all_columns, $caller.is_valid()))
+            .select((<$row as diesel::SelectableHelper<_>>::as_select(), $caller.is_valid()))
             .first::<($row, bool)>(c)
             .optional())
         .map_err($crate::error::ApiError::from)

@@ -196,7 +196,9 @@ pub struct Event {
     pub occurred_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 struct EventRow {
     seq: i64,
     resource: String,
@@ -258,7 +260,8 @@ pub fn list(conn: &mut DbConn, filter: &EventFilter) -> ApiResult<Vec<Event>> {
         query = query.filter(events::record_id.eq(id.clone()));
     }
     query
-        .load::<EventRow>(conn)?
+        .select(EventRow::as_select())
+        .load(conn)?
         .into_iter()
         .map(EventRow::into_event)
         .collect()

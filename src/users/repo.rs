@@ -19,7 +19,8 @@ const RESOURCE: ResourceKind = ResourceKind::Users;
 fn row(conn: &mut DbConn, id: &str) -> ApiResult<UserRow> {
     users::table
         .find(id)
-        .first::<UserRow>(conn)
+        .select(UserRow::as_select())
+        .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("user"))
 }
@@ -223,7 +224,8 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
 pub fn credentials_of(conn: &mut DbConn, email: &str) -> ApiResult<Option<UserRow>> {
     Ok(users::table
         .filter(users::email.eq(email))
-        .first::<UserRow>(conn)
+        .select(UserRow::as_select())
+        .first(conn)
         .optional()?)
 }
 
@@ -263,6 +265,7 @@ pub fn list(conn: &mut DbConn, q: &UserQuery) -> ApiResult<UserPage> {
     let rows: Vec<UserRow> = q
         .sort
         .apply(query, q.after.as_ref())?
+        .select(UserRow::as_select())
         .limit(q.limit + 1)
         .load(conn)?;
     let data = rows
