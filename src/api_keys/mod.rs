@@ -12,7 +12,7 @@ use validator::Validate;
 
 use crate::auth::{self, Actor, Role};
 use crate::db::schema::api_keys;
-use crate::db::{self, DbConn};
+use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListQuery, NoFilters};
@@ -114,7 +114,8 @@ impl ApiKeyInput {
     }
 }
 
-pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult<NewApiKey> {
+pub fn create(tx: &mut Tx, actor: &Actor, input: ApiKeyInput) -> ApiResult<NewApiKey> {
+    let conn = tx.conn();
     let key = auth::new_api_key();
     let now = db::now();
     let row = ApiKeyRow {
@@ -134,7 +135,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult
         .execute(conn)?;
     let api_key = row.to_api_key()?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::created(RESOURCE, &row.id, api_key.to_json())],
     )?;
@@ -142,11 +143,12 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult
 }
 
 pub fn revoke(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     actor: &Actor,
     id: &str,
     if_match: &crate::http::IfMatch,
 ) -> ApiResult<()> {
+    let conn = tx.conn();
     // Keys never change after creation, so the version read is the one deleted.
     let row: ApiKeyRow = api_keys::table
         .find(id)
@@ -157,7 +159,7 @@ pub fn revoke(
     if_match.check(row.version)?;
     diesel::delete(api_keys::table.find(id)).execute(conn)?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json())],
     )

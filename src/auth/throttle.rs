@@ -132,9 +132,9 @@ impl LoginThrottle {
     /// at once all count.
     pub fn record_failure(&self, conn: &mut DbConn, counters: &[Counter]) -> ApiResult<()> {
         let now = db::now();
-        db::write_tx(conn, |conn| {
+        db::write_tx(conn, |tx| {
             for counter in counters {
-                self.count_one(conn, counter, now)?;
+                self.count_one(tx.conn(), counter, now)?;
             }
             Ok(())
         })

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use super::{Contact, ContactInput, ContactPage, ContactRow};
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{contacts, customers};
-use crate::db::{self, DbConn};
+use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
@@ -108,7 +108,8 @@ fn clear_other_primaries(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiR
     Ok(changes)
 }
 
-pub fn create(conn: &mut DbConn, actor: &Actor, input: ContactInput) -> ApiResult<Contact> {
+pub fn create(tx: &mut Tx, actor: &Actor, input: ContactInput) -> ApiResult<Contact> {
+    let conn = tx.conn();
     let id = db::new_id();
     check_unique_and_references(conn, &id, &input)?;
     let now = db::now();
@@ -123,17 +124,18 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ContactInput) -> ApiResul
     };
     let contact = row.into_contact();
     changes.push(Change::created(RESOURCE, &id, contact.to_json()));
-    events::append(conn, actor, &changes)?;
+    events::append(tx, actor, &changes)?;
     Ok(contact)
 }
 
 pub fn update(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     actor: &Actor,
     id: &str,
     if_match: &IfMatch,
     patch: &serde_json::Value,
 ) -> ApiResult<Contact> {
+    let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
@@ -162,15 +164,16 @@ pub fn update(
         current.to_json(),
         contact.to_json(),
     ));
-    events::append(conn, actor, &changes)?;
+    events::append(tx, actor, &changes)?;
     Ok(contact)
 }
 
-pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     diesel::delete(contacts::table.find(id)).execute(conn)?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::deleted(RESOURCE, id, current.to_json())],
     )

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{customers, record_tags, users};
-use crate::db::{self, tags, DbConn};
+use crate::db::{self, tags, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
@@ -117,7 +117,8 @@ fn check_unique_and_references(
     Ok(())
 }
 
-pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResult<Customer> {
+pub fn create(tx: &mut Tx, actor: &Actor, input: CustomerInput) -> ApiResult<Customer> {
+    let conn = tx.conn();
     let id = db::new_id();
     check_unique_and_references(conn, &id, &input)?;
     let now = db::now();
@@ -128,7 +129,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResu
     tags::add(conn, RESOURCE.as_str(), &id, &input.tags)?;
     let customer = row.into_customer()?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::created(RESOURCE, &id, customer.to_json())],
     )?;
@@ -138,12 +139,13 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResu
 /// Applies a JSON merge patch. A patch that changes nothing leaves the
 /// record, its version and the event log untouched.
 pub fn update(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     actor: &Actor,
     id: &str,
     if_match: &IfMatch,
     patch: &serde_json::Value,
 ) -> ApiResult<Customer> {
+    let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
@@ -174,7 +176,7 @@ pub fn update(
     }
     let customer = row.into_customer()?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::updated(
             RESOURCE,
@@ -188,7 +190,8 @@ pub fn update(
 
 /// Deletes a customer with its contacts, and clears it as the referrer of
 /// other customers; each of those changes has its own event.
-pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     let mut changes = crate::contacts::repo::delete_of_customer(conn, id)?;
 
@@ -217,7 +220,7 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
     diesel::delete(customers::table.find(id)).execute(conn)?;
     changes.push(Change::deleted(RESOURCE, id, current.to_json()));
-    events::append(conn, actor, &changes)
+    events::append(tx, actor, &changes)
 }
 
 crate::sort_order! {

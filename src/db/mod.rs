@@ -225,17 +225,31 @@ where
     .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
 }
 
+/// A connection inside a write transaction. Only [`write_tx`] makes one, and
+/// every repository writer and [`crate::events::append`] takes one, so a
+/// change outside a transaction (or without its event) does not compile.
+pub struct Tx<'c> {
+    conn: &'c mut DbConn,
+}
+
+impl Tx<'_> {
+    /// The connection, for the statements of the transaction.
+    pub fn conn(&mut self) -> &mut DbConn {
+        self.conn
+    }
+}
+
 /// A write transaction. On SQLite the write lock is taken up front so that two
 /// writers queue on `busy_timeout` instead of failing on a lock upgrade.
 pub fn write_tx<T, F>(conn: &mut DbConn, work: F) -> Result<T, ApiError>
 where
-    F: FnOnce(&mut DbConn) -> Result<T, ApiError>,
+    F: FnOnce(&mut Tx) -> Result<T, ApiError>,
 {
     conn.transaction(|conn| {
         if let DbConn::Sqlite(c) = conn {
             c.batch_execute("UPDATE settings SET value = value WHERE 0 = 1")?;
         }
-        work(conn)
+        work(&mut Tx { conn })
     })
 }
 
@@ -263,7 +277,10 @@ macro_rules! find_checked {
     ($table:ident, $row:ty, $conn:expr, $id:expr, $caller:expr) => {
         $crate::on_backend!($conn, |c| $table::table
             .find($id)
-            .select((<$row as diesel::SelectableHelper<_>>::as_select(), $caller.is_valid()))
+            .select((
+                <$row as diesel::SelectableHelper<_>>::as_select(),
+                $caller.is_valid()
+            ))
             .first::<($row, bool)>(c)
             .optional())
         .map_err($crate::error::ApiError::from)

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Actor, ActorType};
 use crate::db::schema::events;
-use crate::db::{self, DbConn};
+use crate::db::{self, DbConn, Tx};
 use crate::error::ApiResult;
 
 /// Arbitrary key of the advisory lock that orders event appends.
@@ -125,10 +125,11 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
 
 /// Appends the events of one transaction. Call it as the transaction's last
 /// statement: on PostgreSQL it holds the append lock until commit.
-pub fn append(conn: &mut DbConn, actor: &Actor, changes: &[Change]) -> ApiResult<()> {
+pub fn append(tx: &mut Tx, actor: &Actor, changes: &[Change]) -> ApiResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
+    let conn = tx.conn();
     if db::is_postgres(conn) {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK_KEY)

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{self, Actor, Credentials, Need};
 use crate::db::schema::idempotency_keys as ik;
-use crate::db::{self, DbConn};
+use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -103,7 +103,7 @@ pub async fn create<F>(
     work: F,
 ) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&mut DbConn, &Actor) -> ApiResult<Created> + Send + 'static,
+    F: FnOnce(&mut Tx, &Actor) -> ApiResult<Created> + Send + 'static,
 {
     let keyed = key
         .0
@@ -123,7 +123,7 @@ where
         }
         let result = db::write_tx(conn, |c| {
             let cutoff = db::now() - Duration::hours(RETENTION_HOURS);
-            diesel::delete(ik::table.filter(ik::created_at.lt(cutoff))).execute(c)?;
+            diesel::delete(ik::table.filter(ik::created_at.lt(cutoff))).execute(c.conn())?;
             diesel::insert_into(ik::table)
                 .values((
                     ik::actor_id.eq(&actor.id),
@@ -133,7 +133,7 @@ where
                     ik::body.eq(""),
                     ik::created_at.eq(db::now()),
                 ))
-                .execute(c)
+                .execute(c.conn())
                 .map_err(|e| match e {
                     diesel::result::Error::DatabaseError(
                         diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -153,7 +153,7 @@ where
                     ik::location.eq(&created.location),
                     ik::body.eq(&body),
                 ))
-                .execute(c)?;
+                .execute(c.conn())?;
             Ok(Answer {
                 location: Some(created.location),
                 body,

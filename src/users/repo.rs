@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use super::{User, UserInput, UserPage, UserPatch, UserRow};
 use crate::auth::{self, Actor, Role};
 use crate::db::schema::{customers, users};
-use crate::db::{self, DbConn};
+use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
@@ -59,11 +59,12 @@ fn check_email_free(conn: &mut DbConn, email: &str, id: &str) -> ApiResult<()> {
 /// Inserts a user whose password is already hashed (hashing is slow and
 /// happens before the transaction).
 pub fn create(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     actor: Option<&Actor>,
     input: UserInput,
     password_hash: String,
 ) -> ApiResult<User> {
+    let conn = tx.conn();
     let id = db::new_id();
     check_email_free(conn, &input.email, &id)?;
     let now = db::now();
@@ -89,7 +90,7 @@ pub fn create(
         role: Role::Admin,
     };
     events::append(
-        conn,
+        tx,
         actor.unwrap_or(&system),
         &[Change::created(RESOURCE, &id, user.to_json())],
     )?;
@@ -97,13 +98,14 @@ pub fn create(
 }
 
 pub fn update(
-    conn: &mut DbConn,
+    tx: &mut Tx,
     actor: &Actor,
     id: &str,
     if_match: &IfMatch,
     patch: UserPatch,
     password_hash: Option<String>,
 ) -> ApiResult<User> {
+    let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         if patch.role.is_some_and(|r| r != Role::Admin) {
@@ -161,7 +163,7 @@ pub fn update(
         .execute(conn)?;
     let user = next.to_user()?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::updated(
             RESOURCE,
@@ -193,7 +195,8 @@ fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         return Err(ApiError::Unprocessable("you cannot delete yourself".into()));
@@ -214,7 +217,7 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
     }
     diesel::delete(users::table.find(id)).execute(conn)?;
     events::append(
-        conn,
+        tx,
         actor,
         &[Change::deleted(RESOURCE, id, current.to_user()?.to_json())],
     )
