@@ -111,12 +111,12 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             config.hash_queue,
             std::time::Duration::from_secs(2),
         ),
-        login_throttle: auth::throttle::LoginThrottle {
-            max_failures_per_account: config.login_max_failures,
-            max_failures_per_address: config.login_max_failures_per_address,
-            window: chrono::Duration::seconds(config.login_window_secs),
-            trusted_proxies: config.trusted_proxies.clone(),
-        },
+        login_throttle: auth::throttle::LoginThrottle::new(
+            config.login_max_failures,
+            config.login_max_failures_per_address,
+            chrono::Duration::seconds(config.login_window_secs),
+            config.trusted_proxies.clone(),
+        ),
         ready: ops::ReadyCheck::default(),
     });
     let doc = openapi();

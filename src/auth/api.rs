@@ -71,36 +71,40 @@ pub async fn login(
     let counters = state.login_throttle.counters(&email, address);
     let account_key = counters[0].key.clone();
 
-    // One round trip reads the locks and the account; the connection goes
+    // A lock seen in the last second refuses without the database; else one
+    // round trip reads the locks and the account, and the connection goes
     // back to the pool before the hash runs.
     let keys: Vec<String> = counters.iter().map(|c| c.key.clone()).collect();
-    let lookup_email = email.clone();
-    let (user, counts, refused) = db::run(&state.pool, move |conn| {
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let counts = LoginThrottle::read(conn, &keys)?;
-        let refused = LoginThrottle::retry_after(&counts, db::now());
-        let user = match refused {
-            Some(_) => None,
-            None => users::credentials_of(conn, &lookup_email)?,
-        };
-        Ok((user, counts, refused))
-    })
-    .await?;
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let (user, counts, refused) = match state.login_throttle.locally_locked(&key_refs, db::now()) {
+        Some(seconds) => (None, Vec::new(), Some(seconds)),
+        None => {
+            let lookup_email = email.clone();
+            let keys = keys.clone();
+            db::run(&state.pool, move |conn| {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let counts = LoginThrottle::read(conn, &keys)?;
+                let refused = LoginThrottle::retry_after(&counts, db::now());
+                let user = match refused {
+                    Some(_) => None,
+                    None => users::credentials_of(conn, &lookup_email)?,
+                };
+                Ok((user, counts, refused))
+            })
+            .await?
+        }
+    };
+    state.login_throttle.remember(&counts, db::now());
     if let Some(retry_after_secs) = refused {
-        let now = db::now();
-        let locked: Vec<&str> = counts
-            .iter()
-            .filter(|c| c.locked_until.is_some_and(|t| t > now))
-            .map(|c| c.key.as_str())
-            .collect();
         let request_id = req
             .extensions()
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
         log::warn!(
-            "request_id={request_id} sign-in refused: too many failures for {}",
-            locked.join(" and ")
+            "request_id={request_id} sign-in refused: too many failures for {} or {}",
+            keys[0],
+            keys[1]
         );
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
@@ -206,13 +210,15 @@ pub async fn clear_login_lock(
     credentials: Credentials,
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    super::authorize(&state, credentials, Need::Admin, move |conn, actor| {
+    let key = super::authorize(&state, credentials, Need::Admin, move |conn, actor| {
         let user = users::get(conn, &id)?;
-        LoginThrottle::clear(conn, &throttle::account_key(&user.email))?;
+        let key = throttle::account_key(&user.email);
+        LoginThrottle::clear(conn, &key)?;
         log::info!("login lock of user {} cleared by {}", user.id, actor.id);
-        Ok(())
+        Ok(key)
     })
     .await?;
+    state.login_throttle.forget(&key);
     Ok(HttpResponse::NoContent().finish())
 }
 

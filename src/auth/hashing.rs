@@ -2,18 +2,26 @@
 //! core busy for tens of milliseconds, and login needs no credentials, so
 //! hashes run a few at a time (`CRM_HASH_CONCURRENCY`, default one per core);
 //! later callers wait in a short queue and are then turned away with 503 and
-//! `Retry-After` instead of piling up threads and memory. No database
-//! connection is held while a hash runs: callers read what they need first.
+//! `Retry-After` instead of piling up threads and memory. Hashes run on
+//! their own threads at a lower CPU priority, so a flood of them cannot
+//! starve the request workers of the CPU. No database connection is held
+//! while a hash runs: callers read what they need first.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{ApiError, ApiResult};
 
+type Job = Box<dyn FnOnce() + Send>;
+
 pub struct PasswordHashing {
+    /// Feeds the hashing threads; they end when this is dropped.
+    jobs: mpsc::Sender<Job>,
+    /// One per hashing thread: a caller holds one from before its job is
+    /// queued until it has run, so jobs never wait inside the channel.
     permits: Arc<Semaphore>,
     /// Callers waiting for a permit now.
     waiting: Arc<AtomicUsize>,
@@ -32,8 +40,33 @@ impl Drop for InQueue {
 
 impl PasswordHashing {
     pub fn new(concurrency: usize, queue_limit: usize, max_wait: Duration) -> Self {
+        let concurrency = concurrency.max(1);
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..concurrency {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("crm-hash-{n}"))
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(r) => r.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("cannot start a password hashing thread: {e}");
+            }
+        }
         PasswordHashing {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
+            permits: Arc::new(Semaphore::new(concurrency)),
             waiting: Arc::new(AtomicUsize::new(0)),
             queue_limit,
             max_wait,
@@ -55,7 +88,7 @@ impl PasswordHashing {
         }
     }
 
-    /// Runs `work` on the blocking pool once a permit is free. The permit
+    /// Runs `work` on a hashing thread once a permit is free. The permit
     /// travels with the work, so a caller that goes away mid-hash still
     /// counts until the hash ends.
     async fn run<T, F>(&self, work: F) -> ApiResult<T>
@@ -64,13 +97,17 @@ impl PasswordHashing {
         T: Send + 'static,
     {
         let permit = self.permit().await?;
-        actix_web::web::block(move || {
-            let out = work();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("hashing task failed: {e}")))
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let out = work();
+                drop(permit);
+                let _ = done.send(out);
+            }))
+            .map_err(|_| ApiError::internal("no password hashing thread is running"))?;
+        result
+            .await
+            .map_err(|_| ApiError::internal("a password hashing thread stopped"))
     }
 
     pub async fn hash(&self, password: String) -> ApiResult<String> {
@@ -82,6 +119,17 @@ impl PasswordHashing {
     pub async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
         self.run(move || super::verify_password(&password, stored.as_deref()))
             .await
+    }
+}
+
+/// Hashing threads yield the CPU to request workers (nice 10; on Linux the
+/// priority is per thread).
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with PRIO_PROCESS and id 0 changes only the calling
+    // thread's nice value; failure leaves it unchanged, which is harmless.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

@@ -6,9 +6,15 @@
 //! 30 seconds (a thirtieth of the window) after the failure that reached the
 //! limit, doubling with each failure after a lock ends, never longer than the
 //! window. A refused attempt only reads, so a flood of them costs one indexed
-//! lookup each. A successful sign-in clears the account's count.
+//! lookup each, and a lock seen in the database is remembered in the process
+//! for a second, so a flood against a locked account or address does not
+//! reach the database at all (an admin's reset takes effect on every replica
+//! within that second). A successful sign-in clears the account's count.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
@@ -18,14 +24,22 @@ use crate::db::schema::login_throttle as lt;
 use crate::db::{self, DbConn};
 use crate::error::ApiResult;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     pub max_failures_per_account: i32,
     pub max_failures_per_address: i32,
     pub window: chrono::Duration,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Locks read from the database in the last second: key -> (locked
+    /// until, when read).
+    recent_locks: Mutex<HashMap<String, (NaiveDateTime, Instant)>>,
 }
+
+/// How long a lock read from the database is trusted without reading again.
+const REMEMBER_LOCKS_FOR: Duration = Duration::from_secs(1);
+/// Beyond this many remembered locks, stale ones are dropped.
+const MAX_REMEMBERED_LOCKS: usize = 10_000;
 
 /// One counted thing: an account or a client address, with its limit.
 #[derive(Debug, Clone)]
@@ -50,6 +64,76 @@ pub fn account_key(email: &str) -> String {
 }
 
 impl LoginThrottle {
+    pub fn new(
+        max_failures_per_account: i32,
+        max_failures_per_address: i32,
+        window: chrono::Duration,
+        trusted_proxies: Vec<IpAddr>,
+    ) -> Self {
+        LoginThrottle {
+            max_failures_per_account,
+            max_failures_per_address,
+            window,
+            trusted_proxies,
+            recent_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn recent_locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, (NaiveDateTime, Instant)>> {
+        self.recent_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Seconds to wait when one of `keys` was seen locked (until after
+    /// `now`) in the database within the last second.
+    pub fn locally_locked(&self, keys: &[&str], now: NaiveDateTime) -> Option<i64> {
+        let recent = self.recent_locks();
+        let counts: Vec<Count> = keys
+            .iter()
+            .filter_map(|k| recent.get(*k).map(|entry| (k, entry)))
+            .filter(|(_, (_, read_at))| read_at.elapsed() < REMEMBER_LOCKS_FOR)
+            .map(|(k, (until, _))| Count {
+                key: k.to_string(),
+                failures: 0,
+                window_start: now,
+                locked_until: Some(*until),
+            })
+            .collect();
+        Self::retry_after(&counts, now)
+    }
+
+    /// Remembers the locks among `counts` for a second.
+    pub fn remember(&self, counts: &[Count], now: NaiveDateTime) {
+        let locked: Vec<_> = counts
+            .iter()
+            .filter_map(|c| {
+                c.locked_until
+                    .filter(|t| *t > now)
+                    .map(|t| (c.key.clone(), t))
+            })
+            .collect();
+        if locked.is_empty() {
+            return;
+        }
+        let mut recent = self.recent_locks();
+        if recent.len() >= MAX_REMEMBERED_LOCKS {
+            recent.retain(|_, (_, read_at)| read_at.elapsed() < REMEMBER_LOCKS_FOR);
+            if recent.len() >= MAX_REMEMBERED_LOCKS {
+                recent.clear();
+            }
+        }
+        let read_at = Instant::now();
+        for (key, until) in locked {
+            recent.insert(key, (until, read_at));
+        }
+    }
+
+    /// Forgets a remembered lock (after a reset in this process).
+    pub fn forget(&self, key: &str) {
+        self.recent_locks().remove(key);
+    }
+
     /// The counters a sign-in for `email` from `address` touches.
     pub fn counters(&self, email: &str, address: IpAddr) -> [Counter; 2] {
         [
@@ -194,12 +278,36 @@ mod tests {
     use super::*;
 
     fn throttle() -> LoginThrottle {
-        LoginThrottle {
-            max_failures_per_account: 5,
-            max_failures_per_address: 50,
-            window: chrono::Duration::minutes(15),
-            trusted_proxies: vec![],
-        }
+        LoginThrottle::new(5, 50, chrono::Duration::minutes(15), vec![])
+    }
+
+    #[test]
+    fn locks_are_remembered_for_a_second_only() {
+        let t = throttle();
+        let now = db::now();
+        let count = |key: &str, locked_until| Count {
+            key: key.into(),
+            failures: 5,
+            window_start: now,
+            locked_until,
+        };
+        t.remember(
+            &[
+                count("email:a", Some(now + chrono::Duration::seconds(30))),
+                count("addr:b", None),
+            ],
+            now,
+        );
+        assert_eq!(t.locally_locked(&["email:a", "addr:b"], now), Some(30));
+        assert_eq!(t.locally_locked(&["email:c", "addr:b"], now), None);
+        t.forget("email:a");
+        assert_eq!(t.locally_locked(&["email:a"], now), None);
+        t.remember(
+            &[count("email:a", Some(now + chrono::Duration::seconds(30)))],
+            now,
+        );
+        std::thread::sleep(REMEMBER_LOCKS_FOR + Duration::from_millis(50));
+        assert_eq!(t.locally_locked(&["email:a"], now), None);
     }
 
     #[test]
