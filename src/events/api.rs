@@ -128,12 +128,7 @@ pub async fn feed(
 ) -> ApiResult<HttpResponse> {
     let resources = match params.resource {
         Some(r) => vec![r],
-        None => vec![
-            ResourceKind::Customers,
-            ResourceKind::Contacts,
-            ResourceKind::Users,
-            ResourceKind::ApiKeys,
-        ],
+        None => ResourceKind::ALL.to_vec(),
     };
     page(
         &state,

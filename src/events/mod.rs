@@ -43,9 +43,13 @@ crate::text_enum! {
 }
 
 impl ResourceKind {
-    /// Users and keys are visible in the feed to admins only.
+    /// Users and keys are visible in the feed to admins only. Exhaustive, so
+    /// that a new kind of record must decide.
     pub fn admin_only(self) -> bool {
-        matches!(self, ResourceKind::Users | ResourceKind::ApiKeys)
+        match self {
+            ResourceKind::Users | ResourceKind::ApiKeys => true,
+            ResourceKind::Customers | ResourceKind::Contacts => false,
+        }
     }
 }
 
