@@ -246,12 +246,22 @@ impl From<DieselError> for ApiError {
                     existing_id: None,
                 }
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::Conflict {
-                    detail: "the record is referenced by other records".into(),
-                    field: String::new(),
-                    existing_id: None,
-                }
+            // An insert or update naming a record that vanished meanwhile
+            // (deletes map their refusal to 409 with `db::refused_delete`).
+            // PostgreSQL names the constraint `<table>_<field>_fkey`; SQLite
+            // names nothing, but it serializes writers, so there the
+            // references checked earlier in the transaction cannot vanish.
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                let field = info
+                    .constraint_name()
+                    .and_then(|c| c.strip_suffix("_fkey"))
+                    .and_then(|c| {
+                        info.table_name()
+                            .and_then(|t| c.strip_prefix(t))
+                            .and_then(|c| c.strip_prefix('_'))
+                    })
+                    .unwrap_or("id");
+                ApiError::field(field, "not_found", "the referenced record does not exist")
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
             | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
@@ -279,3 +289,75 @@ impl From<serde_json::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Info {
+        table: Option<&'static str>,
+        constraint: Option<&'static str>,
+    }
+
+    impl diesel::result::DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            "violates foreign key constraint"
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            self.table
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn fk(table: Option<&'static str>, constraint: Option<&'static str>) -> ApiError {
+        ApiError::from(DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Box::new(Info { table, constraint }),
+        ))
+    }
+
+    #[test]
+    fn a_vanished_reference_is_422_naming_the_field() {
+        let e = fk(Some("customers"), Some("customers_owner_id_fkey"));
+        assert_eq!(e.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        match e {
+            ApiError::Validation(errors) => {
+                assert_eq!(errors.len(), 1);
+                assert_eq!(errors[0].field, "owner_id");
+                assert_eq!(errors[0].code, "not_found");
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+        // SQLite names no constraint.
+        match fk(None, None) {
+            ApiError::Validation(errors) => assert_eq!(errors[0].field, "id"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_delete_is_409() {
+        let e = crate::db::refused_delete(DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Box::new(Info {
+                table: Some("contacts"),
+                constraint: Some("contacts_customer_id_fkey"),
+            }),
+        ));
+        assert_eq!(e.status_code(), StatusCode::CONFLICT);
+    }
+}

@@ -10,6 +10,7 @@ pub mod contacts;
 mod countries;
 pub mod customers;
 pub mod db;
+pub mod dependents;
 pub mod error;
 pub mod events;
 pub mod http;

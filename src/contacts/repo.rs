@@ -49,33 +49,15 @@ fn read_locked(conn: &mut DbConn, id: &str, if_match: &IfMatch) -> ApiResult<Con
 }
 
 fn check_unique_and_references(conn: &mut DbConn, id: &str, input: &ContactInput) -> ApiResult<()> {
-    let customer_exists: i64 = customers::table
-        .find(&input.customer_id)
-        .count()
-        .get_result(conn)?;
-    if customer_exists == 0 {
-        return Err(ApiError::field(
-            "customer_id",
-            "not_found",
-            "no customer has this id",
-        ));
-    }
-    if let Some(external_id) = &input.external_id {
-        let existing: Option<String> = contacts::table
-            .filter(contacts::external_id.eq(external_id))
-            .filter(contacts::id.ne(id))
-            .select(contacts::id)
-            .first(conn)
-            .optional()?;
-        if let Some(existing_id) = existing {
-            return Err(ApiError::Conflict {
-                detail: format!("contact {existing_id} already has this external_id"),
-                field: "external_id".into(),
-                existing_id: Some(existing_id),
-            });
-        }
-    }
-    Ok(())
+    crate::check_references!(conn, {
+        customer_id: customers "customer" = Some(input.customer_id.as_str()),
+    })?;
+    crate::ensure_unique!(
+        conn,
+        contacts.external_id = input.external_id.as_deref(),
+        except id,
+        "contact"
+    )
 }
 
 /// A customer has at most one primary contact: making `id` primary clears
@@ -171,7 +153,9 @@ pub fn update(
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
     let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
-    diesel::delete(contacts::table.find(id)).execute(conn)?;
+    diesel::delete(contacts::table.find(id))
+        .execute(conn)
+        .map_err(db::refused_delete)?;
     events::append(
         tx,
         actor,
@@ -179,21 +163,44 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
     )
 }
 
-/// Deletes a customer's contacts, returning their events for the caller to
-/// append with its own.
-pub fn delete_of_customer(conn: &mut DbConn, customer_id: &str) -> ApiResult<Vec<Change>> {
-    let rows: Vec<ContactRow> = contacts::table
-        .filter(contacts::customer_id.eq(customer_id))
-        .select(ContactRow::as_select())
-        .load(conn)?;
-    diesel::delete(contacts::table.filter(contacts::customer_id.eq(customer_id))).execute(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let contact = row.into_contact();
-            Change::deleted(RESOURCE, &contact.id, contact.to_json())
+/// Contacts as dependents of other records.
+pub struct Referring;
+
+impl Referring {
+    fn query(field: &str, id: &str) -> ApiResult<Boxed<'static>> {
+        let query = contacts::table.into_boxed();
+        Ok(match field {
+            "customer_id" => query.filter(contacts::customer_id.eq(id.to_string())),
+            other => return Err(crate::dependents::unknown_field(RESOURCE, other)),
         })
-        .collect())
+    }
+}
+
+impl crate::dependents::Referrers for Referring {
+    fn count_referring(&self, conn: &mut DbConn, field: &str, id: &str) -> ApiResult<i64> {
+        Ok(Self::query(field, id)?.count().get_result(conn)?)
+    }
+
+    fn delete_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>> {
+        let conn = tx.conn();
+        let rows: Vec<ContactRow> = Self::query(field, id)?
+            .select(ContactRow::as_select())
+            .load(conn)?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        diesel::delete(contacts::table.filter(contacts::id.eq_any(&ids))).execute(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let contact = row.into_contact();
+                Change::deleted(RESOURCE, &contact.id, contact.to_json())
+            })
+            .collect())
+    }
+
+    fn clear_referring(&self, _: &mut Tx, field: &str, _: &str) -> ApiResult<Vec<Change>> {
+        // A contact's only reference, its customer, cannot be cleared.
+        Err(crate::dependents::unknown_field(RESOURCE, field))
+    }
 }
 
 crate::sort_order! {

@@ -13,11 +13,29 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::db::{self, schema::customers};
+use crate::dependents::{Dependent, OnDelete};
 use crate::error::{ApiError, ApiResult};
+use crate::events::ResourceKind;
 use crate::model::{clean, clean_email, search_text};
 use crate::validation;
 
 crate::page_type!(CustomerPage, Customer, "A page of customers.");
+
+/// The records that refer to a customer, and what deleting it does to them.
+pub const DEPENDENTS: &[Dependent] = &[
+    Dependent {
+        resource: ResourceKind::Contacts,
+        field: "customer_id",
+        on_delete: OnDelete::Cascade,
+        hint: "",
+    },
+    Dependent {
+        resource: ResourceKind::Customers,
+        field: "referred_by_id",
+        on_delete: OnDelete::Clear,
+        hint: "",
+    },
+];
 
 crate::text_enum! {
     /// Whether the customer is a person or a company.

@@ -14,6 +14,7 @@ use super::{
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{customers, record_tags, users};
 use crate::db::{self, tags, DbConn, Tx};
+use crate::dependents::{self, Referrers};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
@@ -64,57 +65,17 @@ fn check_unique_and_references(
     input: &CustomerInput,
 ) -> ApiResult<()> {
     check_references(id, input)?;
-    if let Some(email) = &input.email {
-        let existing: Option<String> = customers::table
-            .filter(customers::email.eq(email))
-            .filter(customers::id.ne(id))
-            .select(customers::id)
-            .first(conn)
-            .optional()?;
-        if let Some(existing_id) = existing {
-            return Err(ApiError::Conflict {
-                detail: format!("customer {existing_id} already has this email"),
-                field: "email".into(),
-                existing_id: Some(existing_id),
-            });
-        }
-    }
-    if let Some(external_id) = &input.external_id {
-        let existing: Option<String> = customers::table
-            .filter(customers::external_id.eq(external_id))
-            .filter(customers::id.ne(id))
-            .select(customers::id)
-            .first(conn)
-            .optional()?;
-        if let Some(existing_id) = existing {
-            return Err(ApiError::Conflict {
-                detail: format!("customer {existing_id} already has this external_id"),
-                field: "external_id".into(),
-                existing_id: Some(existing_id),
-            });
-        }
-    }
-    if let Some(owner_id) = &input.owner_id {
-        let exists: i64 = users::table.find(owner_id).count().get_result(conn)?;
-        if exists == 0 {
-            return Err(ApiError::field(
-                "owner_id",
-                "not_found",
-                "no user has this id",
-            ));
-        }
-    }
-    if let Some(referrer) = &input.referred_by_id {
-        let exists: i64 = customers::table.find(referrer).count().get_result(conn)?;
-        if exists == 0 {
-            return Err(ApiError::field(
-                "referred_by_id",
-                "not_found",
-                "no customer has this id",
-            ));
-        }
-    }
-    Ok(())
+    crate::ensure_unique!(conn, customers.email = input.email.as_deref(), except id, "customer")?;
+    crate::ensure_unique!(
+        conn,
+        customers.external_id = input.external_id.as_deref(),
+        except id,
+        "customer"
+    )?;
+    crate::check_references!(conn, {
+        owner_id: users "user" = input.owner_id.as_deref(),
+        referred_by_id: customers "customer" = input.referred_by_id.as_deref(),
+    })
 }
 
 pub fn create(tx: &mut Tx, actor: &Actor, input: CustomerInput) -> ApiResult<Customer> {
@@ -188,39 +149,85 @@ pub fn update(
     Ok(customer)
 }
 
-/// Deletes a customer with its contacts, and clears it as the referrer of
-/// other customers; each of those changes has its own event.
+/// Deletes a customer; what happens to the records that refer to it is
+/// declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    let current = read_locked(tx.conn(), id, if_match)?;
+    let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();
-    let current = read_locked(conn, id, if_match)?;
-    let mut changes = crate::contacts::repo::delete_of_customer(conn, id)?;
-
-    let referred: Vec<String> = customers::table
-        .filter(customers::referred_by_id.eq(id))
-        .select(customers::id)
-        .load(conn)?;
-    for other in referred {
-        let before = read_locked(conn, &other, &IfMatch::default())?;
-        diesel::update(customers::table.find(&other))
-            .set((
-                customers::referred_by_id.eq(None::<String>),
-                customers::version.eq(before.version + 1),
-                customers::updated_at.eq(db::now()),
-            ))
-            .execute(conn)?;
-        let after = get(conn, &other)?;
-        changes.push(Change::updated(
-            RESOURCE,
-            &other,
-            before.to_json(),
-            after.to_json(),
-        ));
-    }
-
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
-    diesel::delete(customers::table.find(id)).execute(conn)?;
+    diesel::delete(customers::table.find(id))
+        .execute(conn)
+        .map_err(db::refused_delete)?;
     changes.push(Change::deleted(RESOURCE, id, current.to_json()));
     events::append(tx, actor, &changes)
+}
+
+/// Customers as dependents of other records.
+pub struct Referring;
+
+impl Referring {
+    fn query(field: &str, id: &str) -> ApiResult<Boxed<'static>> {
+        let query = customers::table.into_boxed();
+        Ok(match field {
+            "referred_by_id" => query.filter(customers::referred_by_id.eq(id.to_string())),
+            "owner_id" => query.filter(customers::owner_id.eq(id.to_string())),
+            other => return Err(dependents::unknown_field(RESOURCE, other)),
+        })
+    }
+}
+
+impl Referrers for Referring {
+    fn count_referring(&self, conn: &mut DbConn, field: &str, id: &str) -> ApiResult<i64> {
+        Ok(Self::query(field, id)?.count().get_result(conn)?)
+    }
+
+    fn delete_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>> {
+        let ids: Vec<String> = Self::query(field, id)?
+            .select(customers::id)
+            .load(tx.conn())?;
+        let mut changes = Vec::new();
+        for other in ids {
+            let current = read_locked(tx.conn(), &other, &IfMatch::default())?;
+            changes.extend(dependents::before_delete(tx, super::DEPENDENTS, &other)?);
+            let conn = tx.conn();
+            tags::remove_all(conn, RESOURCE.as_str(), &other)?;
+            diesel::delete(customers::table.find(&other)).execute(conn)?;
+            changes.push(Change::deleted(RESOURCE, &other, current.to_json()));
+        }
+        Ok(changes)
+    }
+
+    fn clear_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>> {
+        let conn = tx.conn();
+        let ids: Vec<String> = Self::query(field, id)?.select(customers::id).load(conn)?;
+        let mut changes = Vec::new();
+        for other in ids {
+            let before = read_locked(conn, &other, &IfMatch::default())?;
+            let bump = (
+                customers::version.eq(before.version + 1),
+                customers::updated_at.eq(db::now()),
+            );
+            let target = customers::table.find(&other);
+            match field {
+                "referred_by_id" => diesel::update(target)
+                    .set((customers::referred_by_id.eq(None::<String>), bump))
+                    .execute(conn)?,
+                "owner_id" => diesel::update(target)
+                    .set((customers::owner_id.eq(None::<String>), bump))
+                    .execute(conn)?,
+                other => return Err(dependents::unknown_field(RESOURCE, other)),
+            };
+            let after = get(conn, &other)?;
+            changes.push(Change::updated(
+                RESOURCE,
+                &other,
+                before.to_json(),
+                after.to_json(),
+            ));
+        }
+        Ok(changes)
+    }
 }
 
 crate::sort_order! {

@@ -2,6 +2,7 @@
 //! embedded migrations, and the one place where blocking database work is
 //! moved off the async executor.
 
+pub mod checks;
 pub mod schema;
 pub mod tags;
 
@@ -251,6 +252,22 @@ where
         }
         work(&mut Tx { conn })
     })
+}
+
+/// A delete the database refused because other records still refer to the
+/// row (a dependent written meanwhile): 409, not a validation error.
+pub fn refused_delete(e: diesel::result::Error) -> ApiError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ) => ApiError::Conflict {
+            detail: "other records refer to this one; retry once they are gone".into(),
+            field: "id".into(),
+            existing_id: None,
+        },
+        other => other.into(),
+    }
 }
 
 /// Runs a statement on the concrete connection: for the few statements the

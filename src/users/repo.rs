@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use super::{User, UserInput, UserPage, UserPatch, UserRow};
 use crate::auth::{self, Actor, Role};
-use crate::db::schema::{customers, users};
+use crate::db::schema::users;
 use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
@@ -40,20 +40,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<User> {
 }
 
 fn check_email_free(conn: &mut DbConn, email: &str, id: &str) -> ApiResult<()> {
-    let existing: Option<String> = users::table
-        .filter(users::email.eq(email))
-        .filter(users::id.ne(id))
-        .select(users::id)
-        .first(conn)
-        .optional()?;
-    match existing {
-        Some(existing_id) => Err(ApiError::Conflict {
-            detail: format!("user {existing_id} already has this email"),
-            field: "email".into(),
-            existing_id: Some(existing_id),
-        }),
-        None => Ok(()),
-    }
+    crate::ensure_unique!(conn, users.email = Some(email), except id, "user")
 }
 
 /// Inserts a user whose password is already hashed (hashing is slow and
@@ -202,25 +189,12 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
         return Err(ApiError::Unprocessable("you cannot delete yourself".into()));
     }
     keep_an_admin(conn, &current)?;
-    let owned: i64 = customers::table
-        .filter(customers::owner_id.eq(id))
-        .count()
-        .get_result(conn)?;
-    if owned > 0 {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "the user owns {owned} customers; reassign them or deactivate the user"
-            ),
-            field: "id".into(),
-            existing_id: None,
-        });
-    }
-    diesel::delete(users::table.find(id)).execute(conn)?;
-    events::append(
-        tx,
-        actor,
-        &[Change::deleted(RESOURCE, id, current.to_user()?.to_json())],
-    )
+    let mut changes = crate::dependents::before_delete(tx, super::DEPENDENTS, id)?;
+    diesel::delete(users::table.find(id))
+        .execute(tx.conn())
+        .map_err(db::refused_delete)?;
+    changes.push(Change::deleted(RESOURCE, id, current.to_user()?.to_json()));
+    events::append(tx, actor, &changes)
 }
 
 /// The user with this email and its password hash, for sign-in.

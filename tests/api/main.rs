@@ -7,6 +7,7 @@ mod common;
 mod contacts;
 mod contract;
 mod customers;
+mod dependents;
 mod events;
 mod login_throttle;
 mod ops;
