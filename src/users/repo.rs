@@ -103,6 +103,9 @@ pub fn update(
     patch: UserPatch,
     password_hash: Option<String>,
 ) -> ApiResult<User> {
+    if patch.role.is_some_and(|r| r != Role::Admin) || patch.active == Some(false) {
+        lock_active_admins(conn)?;
+    }
     let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         if patch.role.is_some_and(|r| r != Role::Admin) {
@@ -172,8 +175,29 @@ pub fn update(
     Ok(user)
 }
 
+/// Locks the rows of every active admin until the transaction ends, on
+/// PostgreSQL; a change that may remove an admin (demotion, deactivation,
+/// deletion) takes these locks before any other, so two such changes run one
+/// after the other and [`keep_an_admin`] in the second counts what the first
+/// left (each statement reads what was committed before it). Always in id
+/// order, so two of them cannot deadlock. SQLite's write transaction
+/// ([`db::write_tx`]) already holds the database's only write lock.
+fn lock_active_admins(conn: &mut DbConn) -> ApiResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        users::table
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .filter(users::active.eq(true))
+            .order(users::id)
+            .select(users::id)
+            .for_no_key_update()
+            .load::<String>(c)?;
+    }
+    Ok(())
+}
+
 /// Refuses to demote, deactivate or delete the last active admin (an admin
-/// API key could otherwise lock every person out).
+/// API key could otherwise lock every person out). Callers hold
+/// [`lock_active_admins`].
 fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
     if user.role != Role::Admin.as_str() || !user.active {
         return Ok(());
@@ -193,6 +217,7 @@ fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
 }
 
 pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    lock_active_admins(conn)?;
     let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         return Err(ApiError::Unprocessable("you cannot delete yourself".into()));
