@@ -6,7 +6,6 @@ pub mod api;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -16,6 +15,7 @@ use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::pagination::{self, time_key_of};
+use crate::model::ToJson;
 use crate::validation;
 
 const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
@@ -92,11 +92,7 @@ impl ApiKeyRow {
     }
 }
 
-impl ApiKey {
-    fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
+impl ToJson for ApiKey {}
 
 impl ApiKeyInput {
     pub fn normalized(mut self) -> ApiResult<Self> {
@@ -135,7 +131,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ApiKeyInput) -> ApiResult
     events::append(
         conn,
         actor,
-        &[Change::created(RESOURCE, &row.id, api_key.to_json())],
+        &[Change::created(RESOURCE, &row.id, api_key.to_json()?)],
     )?;
     Ok(NewApiKey { api_key, key })
 }
@@ -150,7 +146,7 @@ pub fn revoke(conn: &mut DbConn, actor: &Actor, id: &str) -> ApiResult<()> {
     events::append(
         conn,
         actor,
-        &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json())],
+        &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json()?)],
     )
 }
 

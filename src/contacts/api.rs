@@ -9,6 +9,7 @@ use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::model::ToJson;
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
@@ -57,7 +58,7 @@ pub async fn create_contact(
                 "/api/v1/contacts",
                 &contact.id,
                 contact.version,
-                contact.to_json(),
+                contact.to_json()?,
             ))
         },
     )

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
+use crate::model::ToJson;
 
 const RESOURCE: ResourceKind = ResourceKind::Contacts;
 
@@ -116,8 +117,8 @@ fn make_room_for_primary(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiR
         changes.push(Change::updated(
             RESOURCE,
             &other,
-            before.to_json(),
-            after.to_json(),
+            before.to_json()?,
+            after.to_json()?,
         ));
     }
     Ok(changes)
@@ -171,7 +172,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: ContactInput) -> ApiResul
             .execute(conn),
     )?;
     let contact = row.into_contact();
-    changes.push(Change::created(RESOURCE, &id, contact.to_json()));
+    changes.push(Change::created(RESOURCE, &id, contact.to_json()?));
     events::append(conn, actor, &changes)?;
     Ok(contact)
 }
@@ -213,8 +214,8 @@ pub fn update(
     changes.push(Change::updated(
         RESOURCE,
         id,
-        current.to_json(),
-        contact.to_json(),
+        current.to_json()?,
+        contact.to_json()?,
     ));
     events::append(conn, actor, &changes)?;
     Ok(contact)
@@ -226,7 +227,7 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
     events::append(
         conn,
         actor,
-        &[Change::deleted(RESOURCE, id, current.to_json())],
+        &[Change::deleted(RESOURCE, id, current.to_json()?)],
     )
 }
 
@@ -237,13 +238,12 @@ pub fn delete_of_customer(conn: &mut DbConn, customer_id: &str) -> ApiResult<Vec
         .filter(contacts::customer_id.eq(customer_id))
         .load(conn)?;
     diesel::delete(contacts::table.filter(contacts::customer_id.eq(customer_id))).execute(conn)?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
             let contact = row.into_contact();
-            Change::deleted(RESOURCE, &contact.id, contact.to_json())
+            Ok(Change::deleted(RESOURCE, &contact.id, contact.to_json()?))
         })
-        .collect())
+        .collect()
 }
 
 crate::text_enum! {

@@ -11,18 +11,19 @@ use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::model::ToJson;
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
 crate::page_type!(CustomerPage, Customer, "A page of customers.");
 
-fn created(customer: Customer) -> Created {
-    Created::record(
+fn created(customer: Customer) -> ApiResult<Created> {
+    Ok(Created::record(
         "/api/v1/customers",
         &customer.id,
         customer.version,
-        customer.to_json(),
-    )
+        customer.to_json()?,
+    ))
 }
 
 /// Create a customer.
@@ -63,7 +64,7 @@ pub async fn create_customer(
         &bytes,
         move |conn, actor| {
             let input = body.parse()?.value.normalized()?;
-            repo::create(conn, actor, input).map(created)
+            created(repo::create(conn, actor, input)?)
         },
     )
     .await

@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
+use crate::model::ToJson;
 
 const RESOURCE: ResourceKind = ResourceKind::Customers;
 
@@ -128,7 +129,7 @@ pub fn create(conn: &mut DbConn, actor: &Actor, input: CustomerInput) -> ApiResu
     events::append(
         conn,
         actor,
-        &[Change::created(RESOURCE, &id, customer.to_json())],
+        &[Change::created(RESOURCE, &id, customer.to_json()?)],
     )?;
     Ok(customer)
 }
@@ -177,8 +178,8 @@ pub fn update(
         &[Change::updated(
             RESOURCE,
             id,
-            current.to_json(),
-            customer.to_json(),
+            current.to_json()?,
+            customer.to_json()?,
         )],
     )?;
     Ok(customer)
@@ -207,14 +208,14 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
         changes.push(Change::updated(
             RESOURCE,
             &other,
-            before.to_json(),
-            after.to_json(),
+            before.to_json()?,
+            after.to_json()?,
         ));
     }
 
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
     diesel::delete(customers::table.find(id)).execute(conn)?;
-    changes.push(Change::deleted(RESOURCE, id, current.to_json()));
+    changes.push(Change::deleted(RESOURCE, id, current.to_json()?));
     events::append(conn, actor, &changes)
 }
 

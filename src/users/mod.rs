@@ -114,11 +114,7 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-impl User {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
+impl crate::model::ToJson for User {}
 
 #[derive(Debug, Clone, Queryable, Insertable, AsChangeset)]
 #[diesel(table_name = users)]

@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::pagination::{self, time_key_of};
 use crate::http::IfMatch;
+use crate::model::ToJson;
 
 const RESOURCE: ResourceKind = ResourceKind::Users;
 
@@ -90,7 +91,7 @@ pub fn create(
     events::append(
         conn,
         actor.unwrap_or(&system),
-        &[Change::created(RESOURCE, &id, user.to_json())],
+        &[Change::created(RESOURCE, &id, user.to_json()?)],
     )?;
     Ok(user)
 }
@@ -168,8 +169,8 @@ pub fn update(
         &[Change::updated(
             RESOURCE,
             id,
-            current.to_user()?.to_json(),
-            user.to_json(),
+            current.to_user()?.to_json()?,
+            user.to_json()?,
         )],
     )?;
     Ok(user)
@@ -240,7 +241,7 @@ pub fn delete(conn: &mut DbConn, actor: &Actor, id: &str, if_match: &IfMatch) ->
     events::append(
         conn,
         actor,
-        &[Change::deleted(RESOURCE, id, current.to_user()?.to_json())],
+        &[Change::deleted(RESOURCE, id, current.to_user()?.to_json()?)],
     )
 }
 
