@@ -340,12 +340,12 @@ mod tests {
                 assert_eq!(errors[0].field, "owner_id");
                 assert_eq!(errors[0].code, "not_found");
             }
-            other => panic!("expected a validation error, got {other:?}"),
+            other => unreachable!("expected a validation error, got {other:?}"),
         }
         // SQLite names no constraint.
         match fk(None, None) {
             ApiError::Validation(errors) => assert_eq!(errors[0].field, "id"),
-            other => panic!("expected a validation error, got {other:?}"),
+            other => unreachable!("expected a validation error, got {other:?}"),
         }
     }
 

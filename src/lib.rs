@@ -119,6 +119,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             config.trusted_proxies.clone(),
         ),
         ready: ops::ReadyCheck::default(),
+        idempotency_cleanup: http::idempotency::Cleanup::default(),
     });
     let doc = openapi();
     let routes = web::Data::new(http::routes::RouteTable::from_openapi(&doc));

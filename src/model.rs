@@ -41,6 +41,18 @@ macro_rules! text_enum {
     };
 }
 
+/// A record as the JSON document its events (and a create's stored answer)
+/// carry, the same for every resource. Serializing a record does not fail in
+/// practice; should it ever, the request fails (500) instead of recording
+/// `null`.
+pub trait ToJson: serde::Serialize {
+    fn to_json(&self) -> crate::error::ApiResult<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| {
+            crate::error::ApiError::internal(format!("cannot serialize a record: {e}"))
+        })
+    }
+}
+
 /// Deserializes a JSON merge-patch field: absent stays `None`, `null` becomes
 /// `Some(None)`, a value becomes `Some(Some(v))`.
 pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>

@@ -18,4 +18,6 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// The last database check behind `/ready`.
     pub ready: ReadyCheck,
+    /// When this process last deleted expired idempotency keys.
+    pub idempotency_cleanup: crate::http::idempotency::Cleanup,
 }

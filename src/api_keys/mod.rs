@@ -6,7 +6,6 @@ pub mod api;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -16,6 +15,7 @@ use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListQuery, NoFilters};
+use crate::model::ToJson;
 use crate::validation;
 
 const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
@@ -93,11 +93,7 @@ impl ApiKeyRow {
     }
 }
 
-impl ApiKey {
-    fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
+impl ToJson for ApiKey {}
 
 impl ApiKeyInput {
     pub fn normalized(mut self) -> ApiResult<Self> {
@@ -137,7 +133,7 @@ pub fn create(tx: &mut Tx, actor: &Actor, input: ApiKeyInput) -> ApiResult<NewAp
     events::append(
         tx,
         actor,
-        &[Change::created(RESOURCE, &row.id, api_key.to_json())],
+        &[Change::created(RESOURCE, &row.id, api_key.to_json()?)],
     )?;
     Ok(NewApiKey { api_key, key })
 }
@@ -161,7 +157,7 @@ pub fn revoke(
     events::append(
         tx,
         actor,
-        &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json())],
+        &[Change::deleted(RESOURCE, id, row.to_api_key()?.to_json()?)],
     )
 }
 

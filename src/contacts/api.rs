@@ -10,6 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::list::ListRoute;
 use crate::http::{self, IfMatch, JsonBody, RecordId};
+use crate::model::ToJson;
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -51,7 +52,7 @@ pub async fn create_contact(
                 "/api/v1/contacts",
                 &contact.id,
                 contact.version,
-                contact.to_json(),
+                contact.to_json()?,
             ))
         },
     )

@@ -7,7 +7,6 @@ pub mod repo;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use validator::Validate;
 
@@ -137,11 +136,9 @@ impl Contact {
             external_id: self.external_id.clone(),
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
 }
+
+impl crate::model::ToJson for Contact {}
 
 /// One row of `contacts`, column for column.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -2,7 +2,9 @@
 //! their events.
 
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use super::{Contact, ContactInput, ContactPage, ContactRow};
@@ -13,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
 use crate::http::IfMatch;
+use crate::model::ToJson;
 
 const RESOURCE: ResourceKind = ResourceKind::Contacts;
 
@@ -60,9 +63,19 @@ fn check_unique_and_references(conn: &mut DbConn, id: &str, input: &ContactInput
     )
 }
 
-/// A customer has at most one primary contact: making `id` primary clears
-/// the flag on the others, each with its own event.
-fn clear_other_primaries(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiResult<Vec<Change>> {
+/// A customer has at most one primary contact (the `contacts_one_primary`
+/// index enforces it): before `id` becomes primary, the flag is cleared on
+/// the others, each with its own event. On PostgreSQL the writers that make a
+/// contact of one customer primary queue on a transaction-scoped advisory lock
+/// of that customer, so each sees the primary the one before it left and none
+/// runs into the index; SQLite's write transaction already serializes them.
+fn make_room_for_primary(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiResult<Vec<Change>> {
+    if let DbConn::Postgresql(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind::<diesel::sql_types::Integer, _>(PRIMARY_LOCK_SPACE)
+            .bind::<diesel::sql_types::Integer, _>(lock_key_of(customer_id))
+            .execute(c)?;
+    }
     let others: Vec<String> = contacts::table
         .filter(contacts::customer_id.eq(customer_id))
         .filter(contacts::is_primary.eq(true))
@@ -72,6 +85,10 @@ fn clear_other_primaries(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiR
     let mut changes = Vec::new();
     for other in others {
         let before = read_locked(conn, &other, &IfMatch::default())?;
+        // A writer that held it may have cleared the flag or moved it meanwhile.
+        if !before.is_primary || before.customer_id != customer_id {
+            continue;
+        }
         diesel::update(contacts::table.find(&other))
             .set((
                 contacts::is_primary.eq(false),
@@ -83,29 +100,63 @@ fn clear_other_primaries(conn: &mut DbConn, customer_id: &str, id: &str) -> ApiR
         changes.push(Change::updated(
             RESOURCE,
             &other,
-            before.to_json(),
-            after.to_json(),
+            before.to_json()?,
+            after.to_json()?,
         ));
     }
     Ok(changes)
 }
 
+/// The advisory lock space (first key) of "making a contact primary"; the
+/// second key is derived from the customer id.
+const PRIMARY_LOCK_SPACE: i32 = 0x0C0F_0001;
+
+/// A stable 32-bit key for a customer id, the same in every replica. Two
+/// customers sharing one only wait for each other.
+fn lock_key_of(customer_id: &str) -> i32 {
+    let digest = Sha256::digest(customer_id.as_bytes());
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// Writes a contact row, answering a clean 409 on `is_primary` should another
+/// primary of its customer slip in anyway (the index is the last line).
+fn write_row(result: QueryResult<usize>) -> ApiResult<usize> {
+    result.map_err(|e| match &e {
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some(PRIMARY_INDEX)
+                || info.message().contains("contacts.customer_id") =>
+        {
+            ApiError::Conflict {
+                detail: "another contact of this customer was made primary at the same time; retry"
+                    .into(),
+                field: "is_primary".into(),
+                existing_id: None,
+            }
+        }
+        _ => e.into(),
+    })
+}
+
+const PRIMARY_INDEX: &str = "contacts_one_primary";
+
 pub fn create(tx: &mut Tx, actor: &Actor, input: ContactInput) -> ApiResult<Contact> {
     let conn = tx.conn();
     let id = db::new_id();
     check_unique_and_references(conn, &id, &input)?;
-    let now = db::now();
-    let row = ContactRow::from_input(id.clone(), &input, 1, now, now);
-    diesel::insert_into(contacts::table)
-        .values(&row)
-        .execute(conn)?;
     let mut changes = if input.is_primary {
-        clear_other_primaries(conn, &input.customer_id, &id)?
+        make_room_for_primary(conn, &input.customer_id, &id)?
     } else {
         Vec::new()
     };
+    let now = db::now();
+    let row = ContactRow::from_input(id.clone(), &input, 1, now, now);
+    write_row(
+        diesel::insert_into(contacts::table)
+            .values(&row)
+            .execute(conn),
+    )?;
     let contact = row.into_contact();
-    changes.push(Change::created(RESOURCE, &id, contact.to_json()));
+    changes.push(Change::created(RESOURCE, &id, contact.to_json()?));
     events::append(tx, actor, &changes)?;
     Ok(contact)
 }
@@ -124,6 +175,14 @@ pub fn update(
         return Ok(current);
     }
     check_unique_and_references(conn, id, &input)?;
+    // Already this customer's primary (and locked by us): the index leaves no other.
+    let becomes_primary =
+        input.is_primary && !(current.is_primary && current.customer_id == input.customer_id);
+    let mut changes = if becomes_primary {
+        make_room_for_primary(conn, &input.customer_id, id)?
+    } else {
+        Vec::new()
+    };
     let row = ContactRow::from_input(
         id.to_string(),
         &input,
@@ -131,20 +190,17 @@ pub fn update(
         db::from_utc(current.created_at),
         db::now(),
     );
-    diesel::update(contacts::table.find(id))
-        .set(&row)
-        .execute(conn)?;
-    let mut changes = if input.is_primary {
-        clear_other_primaries(conn, &input.customer_id, id)?
-    } else {
-        Vec::new()
-    };
+    write_row(
+        diesel::update(contacts::table.find(id))
+            .set(&row)
+            .execute(conn),
+    )?;
     let contact = row.into_contact();
     changes.push(Change::updated(
         RESOURCE,
         id,
-        current.to_json(),
-        contact.to_json(),
+        current.to_json()?,
+        contact.to_json()?,
     ));
     events::append(tx, actor, &changes)?;
     Ok(contact)
@@ -159,7 +215,7 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
     events::append(
         tx,
         actor,
-        &[Change::deleted(RESOURCE, id, current.to_json())],
+        &[Change::deleted(RESOURCE, id, current.to_json()?)],
     )
 }
 
@@ -188,13 +244,12 @@ impl crate::dependents::Referrers for Referring {
             .load(conn)?;
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         diesel::delete(contacts::table.filter(contacts::id.eq_any(&ids))).execute(conn)?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|row| {
                 let contact = row.into_contact();
-                Change::deleted(RESOURCE, &contact.id, contact.to_json())
+                Ok(Change::deleted(RESOURCE, &contact.id, contact.to_json()?))
             })
-            .collect())
+            .collect()
     }
 
     fn clear_referring(&self, _: &mut Tx, field: &str, _: &str) -> ApiResult<Vec<Change>> {

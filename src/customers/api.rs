@@ -11,17 +11,18 @@ use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
+use crate::model::ToJson;
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
 
-fn created(customer: Customer) -> Created {
-    Created::record(
+fn created(customer: Customer) -> ApiResult<Created> {
+    Ok(Created::record(
         "/api/v1/customers",
         &customer.id,
         customer.version,
-        customer.to_json(),
-    )
+        customer.to_json()?,
+    ))
 }
 
 /// Create a customer.
@@ -56,7 +57,7 @@ pub async fn create_customer(
         &bytes,
         move |conn, actor| {
             let input = body.parse()?.value.normalized()?;
-            repo::create(conn, actor, input).map(created)
+            created(repo::create(conn, actor, input)?)
         },
     )
     .await

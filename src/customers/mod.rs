@@ -337,11 +337,9 @@ impl Customer {
             external_id: self.external_id.clone(),
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
 }
+
+impl crate::model::ToJson for Customer {}
 
 /// One row of `customers`, column for column.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

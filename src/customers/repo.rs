@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
 use crate::http::IfMatch;
+use crate::model::ToJson;
 
 const RESOURCE: ResourceKind = ResourceKind::Customers;
 
@@ -92,7 +93,7 @@ pub fn create(tx: &mut Tx, actor: &Actor, input: CustomerInput) -> ApiResult<Cus
     events::append(
         tx,
         actor,
-        &[Change::created(RESOURCE, &id, customer.to_json())],
+        &[Change::created(RESOURCE, &id, customer.to_json()?)],
     )?;
     Ok(customer)
 }
@@ -142,8 +143,8 @@ pub fn update(
         &[Change::updated(
             RESOURCE,
             id,
-            current.to_json(),
-            customer.to_json(),
+            current.to_json()?,
+            customer.to_json()?,
         )],
     )?;
     Ok(customer)
@@ -159,7 +160,7 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
     diesel::delete(customers::table.find(id))
         .execute(conn)
         .map_err(db::refused_delete)?;
-    changes.push(Change::deleted(RESOURCE, id, current.to_json()));
+    changes.push(Change::deleted(RESOURCE, id, current.to_json()?));
     events::append(tx, actor, &changes)
 }
 
@@ -193,7 +194,7 @@ impl Referrers for Referring {
             let conn = tx.conn();
             tags::remove_all(conn, RESOURCE.as_str(), &other)?;
             diesel::delete(customers::table.find(&other)).execute(conn)?;
-            changes.push(Change::deleted(RESOURCE, &other, current.to_json()));
+            changes.push(Change::deleted(RESOURCE, &other, current.to_json()?));
         }
         Ok(changes)
     }
@@ -222,8 +223,8 @@ impl Referrers for Referring {
             changes.push(Change::updated(
                 RESOURCE,
                 &other,
-                before.to_json(),
-                after.to_json(),
+                before.to_json()?,
+                after.to_json()?,
             ));
         }
         Ok(changes)

@@ -4,9 +4,12 @@
 //! retry with another body gets 422. Keys are scoped to the caller and kept
 //! for 24 hours. Two concurrent requests with one key cannot both create: the
 //! second blocks on the key's primary key until the first commits, then
-//! replays it.
+//! replays it. A lookup ignores expired keys; each replica deletes them at
+//! most once a minute ([`Cleanup`]).
 
 use std::future::{ready, Ready};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
@@ -23,6 +26,59 @@ use crate::state::AppState;
 pub const HEADER: &str = "Idempotency-Key";
 const MAX_KEY_LEN: usize = 255;
 const RETENTION_HOURS: i64 = 24;
+/// How often one replica deletes expired keys.
+const CLEANUP_INTERVAL_MS: i64 = 60_000;
+
+/// When this process last deleted expired keys, so that a create pays for it
+/// at most once a minute (per replica; several replicas cleaning in the same
+/// minute do no harm) instead of every time.
+pub struct Cleanup {
+    started: Instant,
+    /// Milliseconds after `started` of the last cleanup.
+    last_ms: AtomicI64,
+}
+
+impl Default for Cleanup {
+    fn default() -> Self {
+        Cleanup {
+            started: Instant::now(),
+            // The first create cleans.
+            last_ms: AtomicI64::new(-CLEANUP_INTERVAL_MS),
+        }
+    }
+}
+
+impl Cleanup {
+    /// True for the one caller that should clean now.
+    fn due(&self) -> bool {
+        let now_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.due_at(now_ms)
+    }
+
+    fn due_at(&self, now_ms: i64) -> bool {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= CLEANUP_INTERVAL_MS
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Deletes the keys past retention when a minute has passed since the
+    /// last time. Housekeeping only (lookups ignore expired keys anyway), so a
+    /// failure is logged and the request goes on.
+    fn run_if_due(&self, conn: &mut DbConn) {
+        if !self.due() {
+            return;
+        }
+        let cutoff = db::now() - Duration::hours(RETENTION_HOURS);
+        match diesel::delete(ik::table.filter(ik::created_at.lt(cutoff))).execute(conn) {
+            Ok(0) => {}
+            Ok(n) => log::debug!("deleted {n} expired idempotency keys"),
+            Err(e) => log::warn!("deleting expired idempotency keys failed: {e}"),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct IdempotencyKey(pub Option<String>);
@@ -108,7 +164,9 @@ where
     let keyed = key
         .0
         .map(|k| (k, fingerprint(&state.request_hash_salt, req, body)));
+    let shared = state.clone();
     let answer = auth::authorize(state, credentials, need, move |conn, actor| {
+        shared.idempotency_cleanup.run_if_due(conn);
         let Some((key, fingerprint)) = keyed else {
             let created = db::write_tx(conn, |c| work(c, actor))?;
             return Ok(Answer {
@@ -122,8 +180,14 @@ where
             return Ok(answer);
         }
         let result = db::write_tx(conn, |c| {
+            // This key may still be stored, expired (so `replay` ignored it).
             let cutoff = db::now() - Duration::hours(RETENTION_HOURS);
-            diesel::delete(ik::table.filter(ik::created_at.lt(cutoff))).execute(c.conn())?;
+            diesel::delete(
+                ik::table
+                    .find((&actor.id, &key))
+                    .filter(ik::created_at.lt(cutoff)),
+            )
+            .execute(c.conn())?;
             diesel::insert_into(ik::table)
                 .values((
                     ik::actor_id.eq(&actor.id),
@@ -229,4 +293,42 @@ fn fingerprint(salt: &[u8], req: &HttpRequest, body: &[u8]) -> String {
     hasher.update([0]);
     hasher.update(body);
     hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_is_due_at_first_then_once_a_minute() {
+        let cleanup = Cleanup::default();
+        assert!(cleanup.due_at(0));
+        assert!(!cleanup.due_at(1));
+        assert!(!cleanup.due_at(CLEANUP_INTERVAL_MS - 1));
+        assert!(cleanup.due_at(CLEANUP_INTERVAL_MS));
+        assert!(!cleanup.due_at(CLEANUP_INTERVAL_MS + 10));
+        assert!(cleanup.due_at(3 * CLEANUP_INTERVAL_MS));
+    }
+
+    #[test]
+    fn cleanup_is_due_for_one_of_many_callers_at_once() {
+        let cleanup = Cleanup::default();
+        let barrier = std::sync::Barrier::new(8);
+        let due = std::thread::scope(|s| {
+            let callers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        cleanup.due_at(5)
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .map(|c| c.join())
+                .filter(|due| matches!(due, Ok(true)))
+                .count()
+        });
+        assert_eq!(due, 1);
+    }
 }

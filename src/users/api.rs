@@ -9,6 +9,7 @@ use crate::auth::{self, ActorType, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, RecordId};
+use crate::model::ToJson;
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -54,7 +55,7 @@ pub async fn create_user(
                 "/api/v1/users",
                 &user.id,
                 user.version,
-                user.to_json(),
+                user.to_json()?,
             ))
         },
     )

@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::list::{ListFilters, ListQuery};
 use crate::http::IfMatch;
+use crate::model::ToJson;
 
 const RESOURCE: ResourceKind = ResourceKind::Users;
 
@@ -79,7 +80,7 @@ pub fn create(
     events::append(
         tx,
         actor.unwrap_or(&system),
-        &[Change::created(RESOURCE, &id, user.to_json())],
+        &[Change::created(RESOURCE, &id, user.to_json()?)],
     )?;
     Ok(user)
 }
@@ -93,6 +94,9 @@ pub fn update(
     password_hash: Option<String>,
 ) -> ApiResult<User> {
     let conn = tx.conn();
+    if patch.role.is_some_and(|r| r != Role::Admin) || patch.active == Some(false) {
+        lock_active_admins(conn)?;
+    }
     let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         if patch.role.is_some_and(|r| r != Role::Admin) {
@@ -155,15 +159,36 @@ pub fn update(
         &[Change::updated(
             RESOURCE,
             id,
-            current.to_user()?.to_json(),
-            user.to_json(),
+            current.to_user()?.to_json()?,
+            user.to_json()?,
         )],
     )?;
     Ok(user)
 }
 
+/// Locks the rows of every active admin until the transaction ends, on
+/// PostgreSQL; a change that may remove an admin (demotion, deactivation,
+/// deletion) takes these locks before any other, so two such changes run one
+/// after the other and [`keep_an_admin`] in the second counts what the first
+/// left (each statement reads what was committed before it). Always in id
+/// order, so two of them cannot deadlock. SQLite's write transaction
+/// ([`db::write_tx`]) already holds the database's only write lock.
+fn lock_active_admins(conn: &mut DbConn) -> ApiResult<()> {
+    if let DbConn::Postgresql(c) = conn {
+        users::table
+            .filter(users::role.eq(Role::Admin.as_str()))
+            .filter(users::active.eq(true))
+            .order(users::id)
+            .select(users::id)
+            .for_no_key_update()
+            .load::<String>(c)?;
+    }
+    Ok(())
+}
+
 /// Refuses to demote, deactivate or delete the last active admin (an admin
-/// API key could otherwise lock every person out).
+/// API key could otherwise lock every person out). Callers hold
+/// [`lock_active_admins`].
 fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
     if user.role != Role::Admin.as_str() || !user.active {
         return Ok(());
@@ -184,6 +209,7 @@ fn keep_an_admin(conn: &mut DbConn, user: &UserRow) -> ApiResult<()> {
 
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
     let conn = tx.conn();
+    lock_active_admins(conn)?;
     let current = read_locked(conn, id, if_match)?;
     if actor.id == id {
         return Err(ApiError::Unprocessable("you cannot delete yourself".into()));
@@ -193,7 +219,7 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
     diesel::delete(users::table.find(id))
         .execute(tx.conn())
         .map_err(db::refused_delete)?;
-    changes.push(Change::deleted(RESOURCE, id, current.to_user()?.to_json()));
+    changes.push(Change::deleted(RESOURCE, id, current.to_user()?.to_json()?));
     events::append(tx, actor, &changes)
 }
 

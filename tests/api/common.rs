@@ -298,6 +298,15 @@ impl TestApp {
         }
     }
 
+    /// A direct connection to this app's database, to arrange or check what
+    /// the API cannot (rows as an older version or an earlier race left them).
+    pub fn db(&self) -> crm::db::PooledConn {
+        crm::db::connect(&self.database_url, 1)
+            .expect("database")
+            .get()
+            .expect("connection")
+    }
+
     /// A second replica of the service on this app's database (it must
     /// outlive the replica, which does not clean up).
     pub fn replica(&self, extra: &[(&str, &str)]) -> TestApp {

@@ -1,5 +1,9 @@
 //! Contacts through HTTP: people at a customer, on the customers pattern.
 
+use std::sync::Barrier;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -15,6 +19,7 @@ both_backends!(
     if_match_guards_updates_and_deletes,
     delete_removes_and_logs_event,
     one_primary_contact_per_customer,
+    primary_contact_migration_keeps_the_latest,
     list_filters_by_customer_and_text,
     list_pages_without_skips_or_repeats,
     list_rejects_bad_parameters,
@@ -610,6 +615,197 @@ fn one_primary_contact_per_customer(app: &TestApp) {
     let was_primary = get(&elsewhere);
     assert_eq!(was_primary["is_primary"], false);
     assert_eq!(was_primary["version"], 2);
+}
+
+/// The contacts of `customer` (at most 500).
+fn contacts_of(app: &TestApp, customer: &Value) -> Vec<Value> {
+    app.get(
+        &format!("/api/v1/customers/{}/contacts?limit=500", id_of(customer)),
+        &app.admin_token,
+    )
+    .expect(200)
+    .json()["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Many writers at once make contacts of one customer primary, by create and
+/// by PATCH (of contacts that are or are not primary): each request succeeds,
+/// the customer ends with exactly one primary contact, and the feed tells
+/// every contact's final state.
+#[test]
+fn concurrent_primaries_leave_exactly_one() {
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 6;
+    // Enough connections that no writer waits for the pool.
+    let Some(app) = TestApp::postgres_with(&[("CRM_DB_POOL_SIZE", "16")]) else {
+        return;
+    };
+    let customer = app.customer(json!({}));
+    let existing: Vec<String> = (0..THREADS)
+        .map(|i| {
+            id_of(&contact(
+                &app,
+                &customer,
+                json!({"first_name": format!("E{i}")}),
+            ))
+        })
+        .collect();
+    let barrier = Barrier::new(THREADS);
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (app, customer, existing, barrier) = (&app, &customer, &existing, &barrier);
+                s.spawn(move || {
+                    let mut answers = Vec::new();
+                    for round in 0..ROUNDS {
+                        barrier.wait();
+                        let res = if (t + round) % 2 == 0 {
+                            app.post(
+                                "/api/v1/contacts",
+                                &app.admin_token,
+                                &json!({
+                                    "customer_id": customer["id"],
+                                    "first_name": format!("N{t}-{round}"),
+                                    "is_primary": true
+                                }),
+                            )
+                        } else {
+                            let id = &existing[(t + round) % existing.len()];
+                            app.patch(
+                                &format!("/api/v1/contacts/{id}"),
+                                &app.admin_token,
+                                &json!({"is_primary": true, "title": format!("T{t}-{round}")}),
+                            )
+                        };
+                        answers.push((res.status, res.body));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    for (status, body) in &answers {
+        assert!(
+            *status == 200 || *status == 201,
+            "unexpected answer {status}: {body}"
+        );
+    }
+
+    let all = contacts_of(&app, &customer);
+    assert_eq!(all.len(), THREADS + THREADS * ROUNDS / 2);
+    let primaries: Vec<&Value> = all.iter().filter(|c| c["is_primary"] == true).collect();
+    assert_eq!(primaries.len(), 1, "{primaries:?}");
+
+    // Every demotion was logged: each contact's last event shows it as it is.
+    let events = events_of(&app, "contacts");
+    for c in &all {
+        let last = events
+            .iter()
+            .rfind(|e| e["record_id"] == c["id"])
+            .expect("an event per contact");
+        assert_eq!(&last["data"], c, "{last}");
+    }
+}
+
+/// Where an earlier race left several primary contacts, the migration that
+/// adds the unique index keeps the most recently updated one (then the
+/// newest) primary, and from then on the index holds.
+fn primary_contact_migration_keeps_the_latest(app: &TestApp) {
+    use crm::db::schema::contacts as c;
+    let customer = app.customer(json!({}));
+    let other_customer = app.customer(json!({"name": "Other"}));
+    let oldest = contact(
+        app,
+        &customer,
+        json!({"first_name": "A", "is_primary": true}),
+    );
+    let tied = contact(app, &customer, json!({"first_name": "B"}));
+    let newest = contact(app, &customer, json!({"first_name": "C"}));
+    let plain = contact(app, &customer, json!({"first_name": "D"}));
+    let elsewhere = contact(app, &other_customer, json!({"is_primary": true}));
+
+    let up_sql = if app.backend == "postgres" {
+        include_str!("../../migrations/postgres/2026-11-29-000002_primary_contact_unique/up.sql")
+    } else {
+        include_str!("../../migrations/sqlite/2026-11-29-000002_primary_contact_unique/up.sql")
+    };
+    let mut pooled = app.db();
+    let conn: &mut crm::db::DbConn = &mut pooled;
+    // The state before the migration: no index, three primaries.
+    conn.batch_execute("DROP INDEX contacts_one_primary")
+        .unwrap();
+    let hour = chrono::Duration::hours(1);
+    let now = chrono::Utc::now().naive_utc();
+    for (who, at) in [
+        (&oldest, now - hour * 2),
+        (&tied, now - hour),
+        (&newest, now - hour),
+    ] {
+        diesel::update(c::table.find(id_of(who)))
+            .set((c::is_primary.eq(true), c::updated_at.eq(at)))
+            .execute(conn)
+            .unwrap();
+    }
+
+    conn.batch_execute(up_sql).unwrap();
+
+    let get = |v: &Value| {
+        app.get(&format!("/api/v1/contacts/{}", id_of(v)), &app.admin_token)
+            .expect(200)
+            .json()
+    };
+    let primaries: Vec<String> = contacts_of(app, &customer)
+        .iter()
+        .filter(|c| c["is_primary"] == true)
+        .map(id_of)
+        .collect();
+    assert_eq!(
+        primaries,
+        vec![id_of(&newest)],
+        "same time: the newest id wins"
+    );
+    for demoted in [&oldest, &tied] {
+        let now = get(demoted);
+        assert_eq!(now["is_primary"], false);
+        assert_eq!(now["version"], 2, "a new version for the repaired record");
+    }
+    assert_eq!(get(&plain)["version"], 1, "untouched");
+    assert_eq!(get(&newest)["version"], 1, "untouched");
+    assert_eq!(
+        get(&elsewhere)["is_primary"],
+        true,
+        "other customers untouched"
+    );
+    assert_eq!(get(&elsewhere)["version"], 1);
+
+    // The index holds: a second primary cannot be written behind the API's back.
+    let second = diesel::update(c::table.find(id_of(&plain)))
+        .set(c::is_primary.eq(true))
+        .execute(conn);
+    assert!(
+        matches!(
+            second,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        ),
+        "{second:?}"
+    );
+    // Through the API it moves the flag.
+    app.patch(
+        &format!("/api/v1/contacts/{}", id_of(&plain)),
+        &app.admin_token,
+        &json!({"is_primary": true}),
+    )
+    .expect(200);
+    assert_eq!(get(&newest)["is_primary"], false);
 }
 
 fn collect_pages(app: &TestApp, base: &str) -> Vec<Value> {

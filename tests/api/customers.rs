@@ -1,5 +1,6 @@
 //! Customers through HTTP: the reference resource every other copies.
 
+use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -17,6 +18,7 @@ both_backends!(
     list_filters_and_search,
     list_rejects_bad_parameters,
     idempotency_key_replays_and_refuses_other_bodies,
+    idempotency_keys_expire_after_a_day,
     roles_are_enforced,
     history_is_the_audit_trail,
     concurrent_patches_without_if_match_all_apply,
@@ -681,6 +683,86 @@ fn idempotency_key_replays_and_refuses_other_bodies(app: &TestApp) {
         Some(body.as_bytes()),
     )
     .problem(422);
+}
+
+/// A key is honoured for 24 hours: after that the same request creates
+/// again, whether or not the expired key was deleted yet. Each replica deletes
+/// expired keys at most once a minute, the first time at its first create.
+fn idempotency_keys_expire_after_a_day(app: &TestApp) {
+    use crm::db::schema::idempotency_keys as ik;
+    let started = std::time::Instant::now();
+    let mut pooled = app.db();
+    let conn: &mut crm::db::DbConn = &mut pooled;
+    let day_ago = chrono::Utc::now().naive_utc() - chrono::Duration::hours(25);
+    let expire_all = |conn: &mut crm::db::DbConn| {
+        diesel::update(ik::table)
+            .set(ik::created_at.eq(day_ago))
+            .execute(conn)
+            .unwrap();
+    };
+    let store_expired = |conn: &mut crm::db::DbConn, key: &str| {
+        diesel::insert_into(ik::table)
+            .values((
+                ik::actor_id.eq("someone"),
+                ik::key.eq(key),
+                ik::request_hash.eq("0"),
+                ik::status_code.eq(201),
+                ik::body.eq("{}"),
+                ik::created_at.eq(day_ago),
+            ))
+            .execute(conn)
+            .unwrap();
+    };
+    let stored_keys = |conn: &mut crm::db::DbConn| {
+        ik::table
+            .select(ik::key)
+            .order(ik::key)
+            .load::<String>(conn)
+            .unwrap()
+    };
+    let send = |key: &str, body: &Value| {
+        app.request(
+            "POST",
+            "/api/v1/customers",
+            Some(&app.admin_token),
+            &[("Idempotency-Key", key)],
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let body = json!({"kind": "company", "name": "Once"});
+
+    // Left from long ago; this process's first create deletes it.
+    store_expired(conn, "ancient");
+    let first = send("k-1", &body).expect(201).json();
+    assert_eq!(stored_keys(conn), vec!["k-1"]);
+
+    // A day later the same request creates again (the expired key is still
+    // stored: the last cleanup was less than a minute ago) ...
+    expire_all(conn);
+    let again = send("k-1", &body).expect(201);
+    assert_eq!(again.header("idempotent-replayed"), None);
+    let again = again.json();
+    assert_ne!(again["id"], first["id"]);
+    // ... and the key now holds the new answer.
+    let replayed = send("k-1", &body).expect(201);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replayed.json(), again);
+    // An expired key with another body is not a mismatch either.
+    expire_all(conn);
+    let other = send("k-1", &json!({"kind": "company", "name": "Other"})).expect(201);
+    assert_eq!(other.json()["name"], "Other");
+
+    // Within the minute, creates do not clean again.
+    store_expired(conn, "stale");
+    send("k-2", &body).expect(201);
+    if started.elapsed() < std::time::Duration::from_secs(50) {
+        assert_eq!(stored_keys(conn), vec!["k-1", "k-2", "stale"]);
+    }
+    let total = app
+        .get("/api/v1/customers?include_total=true", &app.admin_token)
+        .json()["total"]
+        .clone();
+    assert_eq!(total, 4);
 }
 
 fn roles_are_enforced(app: &TestApp) {

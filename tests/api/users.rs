@@ -1,6 +1,8 @@
 //! Users through HTTP: admin-only management, `/users/me`, and how user
 //! changes act on tokens already issued.
 
+use std::sync::Barrier;
+
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -768,4 +770,79 @@ fn last_admin_cannot_be_removed_even_by_a_key(app: &TestApp) {
     let other_url = format!("/api/v1/users/{}", id_of(&other));
     app.patch(&other_url, &key, &json!({"active": false}))
         .problem(422);
+}
+
+/// Two admins remove each other at the same moment (each by demotion,
+/// deactivation or deletion, in every pairing over the rounds): exactly one
+/// wins and one active admin remains. The other request fails cleanly: with
+/// the last-admin 422 when it was authorized before the winner committed, or
+/// as a caller who is no longer an active admin (401 or 403) after.
+#[test]
+fn concurrent_admin_removals_keep_an_admin() {
+    let Some(app) = TestApp::postgres() else {
+        return;
+    };
+    let removals = [
+        ("PATCH", json!({"role": "manager"})),
+        ("PATCH", json!({"active": false})),
+        ("DELETE", Value::Null),
+    ];
+    let mut survivor = (admin_id(&app), app.admin_token.clone());
+    for round in 0..9 {
+        let email = format!("admin-{round}@example.com");
+        let other = app
+            .post(
+                "/api/v1/users",
+                &survivor.1,
+                &json!({"email": email, "name": "Admin", "role": "admin", "password": PASSWORD}),
+            )
+            .expect(201)
+            .json();
+        let other = (id_of(&other), app.login(&email, PASSWORD));
+        let pair = [survivor.clone(), other];
+        let barrier = Barrier::new(2);
+        let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+            let sides: Vec<_> = (0..2)
+                .map(|side| {
+                    let (app, pair, barrier) = (&app, &pair, &barrier);
+                    let (method, body) = &removals[(round / 3 * side + round) % 3];
+                    s.spawn(move || {
+                        let (_, token) = &pair[side];
+                        let (target, _) = &pair[1 - side];
+                        let path = format!("/api/v1/users/{target}");
+                        let body = body.to_string();
+                        let body = (*method == "PATCH").then_some(body.as_bytes());
+                        barrier.wait();
+                        let res = app.request(method, &path, Some(token), &[], body);
+                        (res.status, res.body)
+                    })
+                })
+                .collect();
+            sides.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let won: Vec<usize> = (0..2)
+            .filter(|&i| matches!(answers[i].0, 200 | 204))
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: {answers:?}");
+        let (status, body) = &answers[1 - won[0]];
+        assert!(
+            matches!(status, 401 | 403 | 422),
+            "round {round}: loser answered {status}: {body}"
+        );
+        if *status == 422 {
+            assert!(body.contains("last active admin"), "{body}");
+        }
+        survivor = pair[won[0]].clone();
+        let admins = app
+            .get("/api/v1/users?role=admin&active=true", &survivor.1)
+            .expect(200)
+            .json();
+        let ids: Vec<String> = admins["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id_of)
+            .collect();
+        assert_eq!(ids, vec![survivor.0.clone()], "round {round}");
+    }
 }
