@@ -74,7 +74,7 @@ impl ReadyCheck {
             }
         }
         let started = Instant::now();
-        let at = Utc::now();
+        let at = db::to_utc(db::now());
         let ok = db::run(pool, |conn| {
             conn.batch_execute("SELECT 1")
                 .map_err(|_| ApiError::Unavailable)
