@@ -53,6 +53,29 @@ pub trait ToJson: serde::Serialize {
     }
 }
 
+/// A stored record as the API shows it: an id, a version for its `ETag`, and
+/// its JSON for answers and events. `record!(Type)` implements it for a type
+/// with `id` and `version` fields.
+pub trait Record: ToJson + Send + 'static {
+    fn id(&self) -> &str;
+    fn version(&self) -> i64;
+}
+
+#[macro_export]
+macro_rules! record {
+    ($type:ty) => {
+        impl $crate::model::ToJson for $type {}
+        impl $crate::model::Record for $type {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn version(&self) -> i64 {
+                self.version
+            }
+        }
+    };
+}
+
 /// Deserializes a JSON merge-patch field: absent stays `None`, `null` becomes
 /// `Some(None)`, a value becomes `Some(Some(v))`.
 pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>

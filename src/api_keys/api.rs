@@ -6,7 +6,8 @@ use actix_web::{delete, get, post, web, HttpResponse};
 use super::{ApiKeyInput, ApiKeyPage, ApiKeyQuery, NewApiKey};
 use crate::auth::{self, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, IdempotencyKey, IfMatch, JsonBody, RecordId};
+use crate::http::handlers;
+use crate::http::{IdempotencyKey, IfMatch, JsonBody, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -70,11 +71,7 @@ pub async fn list_api_keys(
     credentials: Credentials,
     query: ApiKeyQuery,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
-        super::list(conn, &query)
-    })
-    .await?;
-    http::json(&page)
+    handlers::list(&state, credentials, Need::Admin, query, super::list).await
 }
 
 /// Revoke an API key (admin): it stops working at once.
@@ -94,11 +91,15 @@ pub async fn revoke_api_key(
     RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
-        crate::db::write_tx(conn, |c| super::revoke(c, actor, &id, &if_match))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    handlers::delete(
+        &state,
+        credentials,
+        Need::Admin,
+        id,
+        if_match,
+        super::revoke,
+    )
+    .await
 }
 
 /// Registers the routes of this module (under `/api/v1`).

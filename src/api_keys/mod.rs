@@ -93,7 +93,7 @@ impl ApiKeyRow {
     }
 }
 
-impl ToJson for ApiKey {}
+crate::record!(ApiKey);
 
 impl ApiKeyInput {
     pub fn normalized(mut self) -> ApiResult<Self> {

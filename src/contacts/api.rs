@@ -1,16 +1,15 @@
 //! HTTP handlers for contacts: parse, authorize, call the repository, map.
 
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
 use super::repo::{self, ContactQuery, CustomerContactsQuery};
 use super::{Contact, ContactInput, ContactPage, ContactPatch};
 use crate::auth::{self, Credentials, Need};
-use crate::error::{ApiError, ApiResult};
-use crate::http::idempotency::{self, Created, IdempotencyKey};
+use crate::error::ApiResult;
+use crate::http::handlers;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::ListRoute;
 use crate::http::{self, IfMatch, JsonBody, RecordId};
-use crate::model::ToJson;
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -37,24 +36,16 @@ pub async fn create_contact(
     key: IdempotencyKey,
     body: JsonBody<ContactInput>,
 ) -> ApiResult<HttpResponse> {
-    let bytes = body.bytes.clone();
-    idempotency::create(
+    handlers::create(
         &state,
+        &req,
         credentials,
         Need::Write,
         key,
-        &req,
-        &bytes,
-        move |conn, actor| {
-            let input = body.parse()?.value.normalized()?;
-            let contact = repo::create(conn, actor, input)?;
-            Ok(Created::record(
-                "/api/v1/contacts",
-                &contact.id,
-                contact.version,
-                contact.to_json()?,
-            ))
-        },
+        body,
+        "/api/v1/contacts",
+        ContactInput::normalized,
+        repo::create,
     )
     .await
 }
@@ -75,11 +66,7 @@ pub async fn list_contacts(
     credentials: Credentials,
     query: ContactQuery,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::list(conn, &query)
-    })
-    .await?;
-    http::json(&page)
+    handlers::list(&state, credentials, Need::Read, query, repo::list).await
 }
 
 /// List the contacts of one customer.
@@ -123,12 +110,7 @@ pub async fn get_contact(
     credentials: Credentials,
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let contact = auth::authorize_read(&state, credentials, move |conn, caller| {
-        repo::find_checked(conn, &id, caller)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found("contact"))?;
-    http::record(StatusCode::OK, &contact, contact.version)
+    handlers::read(&state, credentials, id, "contact", repo::find_checked).await
 }
 
 /// Change a contact (JSON merge patch: only the fields sent change, `null` clears).
@@ -153,12 +135,16 @@ pub async fn update_contact(
     if_match: IfMatch,
     body: JsonBody<ContactPatch>,
 ) -> ApiResult<HttpResponse> {
-    let contact = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
-        let patch = body.parse()?.document;
-        crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
-    })
-    .await?;
-    http::record(StatusCode::OK, &contact, contact.version)
+    handlers::update(
+        &state,
+        credentials,
+        Need::Write,
+        id,
+        if_match,
+        body,
+        repo::update,
+    )
+    .await
 }
 
 /// Delete a contact.
@@ -181,11 +167,15 @@ pub async fn delete_contact(
     RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    auth::authorize(&state, credentials, Need::Delete, move |conn, actor| {
-        crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    handlers::delete(
+        &state,
+        credentials,
+        Need::Delete,
+        id,
+        if_match,
+        repo::delete,
+    )
+    .await
 }
 
 /// Registers the routes of this module (under `/api/v1`).

@@ -138,7 +138,7 @@ impl Contact {
     }
 }
 
-impl crate::model::ToJson for Contact {}
+crate::record!(Contact);
 
 /// One row of `contacts`, column for column.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

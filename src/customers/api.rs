@@ -1,29 +1,19 @@
 //! HTTP handlers for customers: parse, authorize, call the repository, map.
 
-use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
 use super::repo::{self, CustomerQuery};
 use super::{Customer, CustomerInput, CustomerPage, CustomerPatch};
-use crate::auth::{self, Credentials, Need};
-use crate::error::{ApiError, ApiResult};
+use crate::auth::{Credentials, Need};
+use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
-use crate::http::idempotency::{self, Created, IdempotencyKey};
-use crate::http::{self, IfMatch, JsonBody, Query, RecordId};
-use crate::model::ToJson;
+use crate::http::handlers;
+use crate::http::idempotency::IdempotencyKey;
+use crate::http::{IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
-
-fn created(customer: Customer) -> ApiResult<Created> {
-    Ok(Created::record(
-        "/api/v1/customers",
-        &customer.id,
-        customer.version,
-        customer.to_json()?,
-    ))
-}
 
 /// Create a customer.
 #[utoipa::path(
@@ -47,18 +37,16 @@ pub async fn create_customer(
     key: IdempotencyKey,
     body: JsonBody<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
-    let bytes = body.bytes.clone();
-    idempotency::create(
+    handlers::create(
         &state,
+        &req,
         credentials,
         Need::Write,
         key,
-        &req,
-        &bytes,
-        move |conn, actor| {
-            let input = body.parse()?.value.normalized()?;
-            created(repo::create(conn, actor, input)?)
-        },
+        body,
+        "/api/v1/customers",
+        CustomerInput::normalized,
+        repo::create,
     )
     .await
 }
@@ -79,11 +67,7 @@ pub async fn list_customers(
     credentials: Credentials,
     query: CustomerQuery,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
-        repo::list(conn, &query)
-    })
-    .await?;
-    http::json(&page)
+    handlers::list(&state, credentials, Need::Read, query, repo::list).await
 }
 
 /// Read one customer.
@@ -102,12 +86,7 @@ pub async fn get_customer(
     credentials: Credentials,
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
-    let customer = auth::authorize_read(&state, credentials, move |conn, caller| {
-        repo::find_checked(conn, &id, caller)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found("customer"))?;
-    http::record(StatusCode::OK, &customer, customer.version)
+    handlers::read(&state, credentials, id, "customer", repo::find_checked).await
 }
 
 /// Change a customer (JSON merge patch: only the fields sent change, `null` clears).
@@ -132,12 +111,16 @@ pub async fn update_customer(
     if_match: IfMatch,
     body: JsonBody<CustomerPatch>,
 ) -> ApiResult<HttpResponse> {
-    let customer = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
-        let patch = body.parse()?.document;
-        crate::db::write_tx(conn, |c| repo::update(c, actor, &id, &if_match, &patch))
-    })
-    .await?;
-    http::record(StatusCode::OK, &customer, customer.version)
+    handlers::update(
+        &state,
+        credentials,
+        Need::Write,
+        id,
+        if_match,
+        body,
+        repo::update,
+    )
+    .await
 }
 
 /// Delete a customer and its contacts.
@@ -160,11 +143,15 @@ pub async fn delete_customer(
     RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    auth::authorize(&state, credentials, Need::Delete, move |conn, actor| {
-        crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    handlers::delete(
+        &state,
+        credentials,
+        Need::Delete,
+        id,
+        if_match,
+        repo::delete,
+    )
+    .await
 }
 
 /// The audit trail of one customer: its events in order, including its deletion.

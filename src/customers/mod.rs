@@ -339,7 +339,7 @@ impl Customer {
     }
 }
 
-impl crate::model::ToJson for Customer {}
+crate::record!(Customer);
 
 /// One row of `customers`, column for column.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -3,6 +3,7 @@
 //! request id, and JSON answers for unknown routes.
 
 pub mod body;
+pub mod handlers;
 pub mod idempotency;
 pub mod list;
 pub mod pagination;

@@ -7,6 +7,7 @@ use super::repo::{self, UserQuery};
 use super::{User, UserInput, UserPage, UserPatch};
 use crate::auth::{self, ActorType, Credentials, Need};
 use crate::error::{ApiError, ApiResult};
+use crate::http::handlers;
 use crate::http::idempotency::{self, Created, IdempotencyKey};
 use crate::http::{self, IfMatch, JsonBody, RecordId};
 use crate::model::ToJson;
@@ -79,11 +80,7 @@ pub async fn list_users(
     credentials: Credentials,
     query: UserQuery,
 ) -> ApiResult<HttpResponse> {
-    let page = auth::authorize(&state, credentials, Need::Admin, move |conn, _| {
-        repo::list(conn, &query)
-    })
-    .await?;
-    http::json(&page)
+    handlers::list(&state, credentials, Need::Admin, query, repo::list).await
 }
 
 /// The signed-in user (any role; not available to API keys).
@@ -195,11 +192,7 @@ pub async fn delete_user(
     RecordId(id): RecordId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
-    auth::authorize(&state, credentials, Need::Admin, move |conn, actor| {
-        crate::db::write_tx(conn, |c| repo::delete(c, actor, &id, &if_match))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    handlers::delete(&state, credentials, Need::Admin, id, if_match, repo::delete).await
 }
 
 /// Registers the routes of this module (under `/api/v1`).

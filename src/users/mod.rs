@@ -124,7 +124,7 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-impl crate::model::ToJson for User {}
+crate::record!(User);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
