@@ -58,33 +58,13 @@ pub struct ContactInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to a contact as a JSON merge patch (RFC 7396).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // parsed to check types and names; the merge uses the document
-pub struct ContactPatch {
-    #[schema(nullable = false)]
-    #[schema(min_length = 1, max_length = 64)]
-    pub customer_id: Option<String>,
-    #[schema(nullable = false)]
-    #[schema(min_length = 1, max_length = 100)]
-    pub first_name: Option<String>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 100)]
-    pub last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 254)]
-    pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 100)]
-    pub title: Option<Option<String>>,
-    /// `null` resets it to `false`.
-    pub is_primary: Option<bool>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(min_length = 1, max_length = 200)]
-    pub external_id: Option<Option<String>>,
+/// The body of a contact PATCH, derived from [`ContactInput`].
+pub type ContactPatch = crate::http::patch::Patch<ContactInput>;
+
+impl crate::http::patch::PatchTarget for ContactInput {
+    fn template() -> serde_json::Value {
+        serde_json::json!({"customer_id": "-", "first_name": "-"})
+    }
 }
 
 impl ContactInput {

@@ -191,70 +191,13 @@ pub struct CustomerInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to a customer as a JSON merge patch (RFC 7396): only the fields
-/// sent change, `null` clears a field, `address` merges field by field.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // parsed to check types and names; the merge uses the document
-pub struct CustomerPatch {
-    #[schema(nullable = false)]
-    pub kind: Option<CustomerKind>,
-    #[schema(nullable = false)]
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 254)]
-    pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub website: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 100)]
-    pub industry: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub address: Option<Option<AddressPatch>>,
-    /// `null` resets it to its default.
-    pub lifecycle_stage: Option<LifecycleStage>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub tier: Option<Option<Tier>>,
-    /// `null` resets it to its default.
-    pub email_opt_in: Option<bool>,
-    /// `null` resets it to its default.
-    pub sms_opt_in: Option<bool>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 64)]
-    pub referred_by_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 64)]
-    pub owner_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub tags: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(value_type = Option<Object>)]
-    pub custom_fields: Option<Option<Map<String, Value>>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(min_length = 1, max_length = 200)]
-    pub external_id: Option<Option<String>>,
-}
+/// The body of a customer PATCH, derived from [`CustomerInput`].
+pub type CustomerPatch = crate::http::patch::Patch<CustomerInput>;
 
-/// Changes to an address: fields sent replace, `null` clears.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AddressPatch {
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub line1: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub line2: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub city: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub region: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub postal_code: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::model::double_option")]
-    pub country: Option<Option<String>>,
+impl crate::http::patch::PatchTarget for CustomerInput {
+    fn template() -> Value {
+        serde_json::json!({"kind": "person", "name": "-"})
+    }
 }
 
 impl CustomerInput {

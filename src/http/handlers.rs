@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::idempotency::{self, Created, IdempotencyKey};
+use super::patch::{Patch, PatchTarget};
 use super::{IfMatch, JsonBody};
 use crate::auth::{self, Actor, CallerCheck, Credentials, Need};
 use crate::db::{self, DbConn, Tx};
@@ -97,22 +98,24 @@ pub async fn read<T: Record>(
     super::record(StatusCode::OK, &record, record.version())
 }
 
-/// `PATCH /{collection}/{id}`: a JSON merge patch applied in a transaction.
-pub async fn update<P, T>(
+/// `PATCH /{collection}/{id}`: a JSON merge patch of input `I`, checked
+/// before the record is read and applied in a transaction.
+pub async fn update<I, T>(
     state: &AppState,
     credentials: Credentials,
     need: Need,
     id: String,
     if_match: IfMatch,
-    body: JsonBody<P>,
+    body: JsonBody<Patch<I>>,
     update: Update<T>,
 ) -> ApiResult<HttpResponse>
 where
-    P: DeserializeOwned + 'static,
+    I: PatchTarget,
     T: Record,
 {
     let record = auth::authorize(state, credentials, need, move |conn, actor| {
         let patch = body.parse()?.document;
+        Patch::<I>::check(&patch)?;
         db::write_tx(conn, |tx| update(tx, actor, &id, &if_match, &patch))
     })
     .await?;

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod idempotency;
 pub mod list;
 pub mod pagination;
+pub mod patch;
 pub mod request_id;
 pub mod routes;
 
