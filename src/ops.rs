@@ -19,8 +19,12 @@ use crate::users::{self, UserInput};
 
 #[derive(Serialize, ToSchema)]
 pub struct Status {
-    /// `ok`.
+    /// `ok` or `ready`.
     pub status: String,
+    /// For `/ready`: when the database check this answer reports ran (at
+    /// most about a second ago).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 /// Liveness: the process answers.
@@ -29,16 +33,8 @@ pub struct Status {
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Status {
         status: "ok".into(),
+        checked_at: None,
     })
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReadyStatus {
-    /// `ready`.
-    pub status: String,
-    /// When the database check this answer reports ran (at most about a
-    /// second ago).
-    pub checked_at: DateTime<Utc>,
 }
 
 /// The last database check behind `/ready`. Pollers are unauthenticated and
@@ -91,7 +87,7 @@ impl ReadyCheck {
 #[utoipa::path(
     tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = ReadyStatus),
+        (status = 200, description = "Ready", body = Status),
         (status = 503, response = r::Unavailable),
     )
 )]
@@ -101,9 +97,9 @@ pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     if !check.ok {
         return Err(ApiError::Unavailable);
     }
-    Ok(HttpResponse::Ok().json(ReadyStatus {
+    Ok(HttpResponse::Ok().json(Status {
         status: "ready".into(),
-        checked_at: check.at,
+        checked_at: Some(check.at),
     }))
 }
 

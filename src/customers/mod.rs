@@ -198,6 +198,16 @@ impl crate::http::patch::PatchTarget for CustomerInput {
     fn template() -> Value {
         serde_json::json!({"kind": "person", "name": "-"})
     }
+
+    fn nested_patches() -> Vec<crate::http::patch::NestedPatch> {
+        vec![crate::http::patch::nested::<Address>("address")]
+    }
+}
+
+impl crate::http::patch::PatchTarget for Address {
+    fn template() -> Value {
+        serde_json::json!({})
+    }
 }
 
 impl CustomerInput {

@@ -21,6 +21,20 @@ pub trait PatchTarget: DeserializeOwned + ToSchema + 'static {
     /// The smallest valid document of the input (its required fields): a
     /// patch is checked by merging it over this and reading the result.
     fn template() -> Value;
+
+    /// The object fields that merge field by field, each with its type's
+    /// own patch schema: `(field, schema name, schema)`.
+    fn nested_patches() -> Vec<NestedPatch> {
+        Vec::new()
+    }
+}
+
+/// An object field that merges field by field: `(field, schema name, schema)`.
+pub type NestedPatch = (&'static str, Cow<'static, str>, RefOr<Schema>);
+
+/// A nested object's entry for [`PatchTarget::nested_patches`].
+pub fn nested<T: PatchTarget>(field: &'static str) -> NestedPatch {
+    (field, Patch::<T>::name(), Patch::<T>::schema())
 }
 
 /// The body of a PATCH of `T`'s record.
@@ -54,7 +68,7 @@ impl<'de, T> serde::Deserialize<'de> for Patch<T> {
     }
 }
 
-impl<T: ToSchema> ToSchema for Patch<T> {
+impl<T: PatchTarget> ToSchema for Patch<T> {
     fn name() -> Cow<'static, str> {
         let input = T::name();
         Cow::Owned(format!(
@@ -65,10 +79,13 @@ impl<T: ToSchema> ToSchema for Patch<T> {
 
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         T::schemas(schemas);
+        for (_, name, schema) in T::nested_patches() {
+            schemas.push((name.into_owned(), schema));
+        }
     }
 }
 
-impl<T: ToSchema> PartialSchema for Patch<T> {
+impl<T: PatchTarget> PartialSchema for Patch<T> {
     fn schema() -> RefOr<Schema> {
         let RefOr::T(Schema::Object(mut object)) = T::schema() else {
             return T::schema();
@@ -77,6 +94,11 @@ impl<T: ToSchema> PartialSchema for Patch<T> {
         for (name, property) in object.properties.iter_mut() {
             if !required.contains(name) {
                 *property = nullable(property.clone());
+            }
+        }
+        for (field, name, _) in T::nested_patches() {
+            if let Some(property) = object.properties.get_mut(field) {
+                *property = nullable(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name)));
             }
         }
         object.description = Some(format!(
