@@ -13,7 +13,6 @@ both_backends!(
     revoke_stops_the_key_at_once,
     create_rejects_invalid_input,
     expired_key_is_refused,
-    idempotency_key_is_refused,
     non_admins_are_forbidden,
     list_pages_and_rejects_bad_parameters,
 );
@@ -377,30 +376,6 @@ fn expired_key_is_refused(app: &TestApp) {
     let list = app.get("/api/v1/api-keys", &app.admin_token).expect(200);
     assert_no_secret(&list.body, &key);
     assert_eq!(list.json()["data"][0]["id"], k["id"]);
-}
-
-fn idempotency_key_is_refused(app: &TestApp) {
-    let body = json!({"name": "retry me", "role": "viewer"}).to_string();
-    let p = app
-        .request(
-            "POST",
-            "/api/v1/api-keys",
-            Some(&app.admin_token),
-            &[("Idempotency-Key", "k-1")],
-            Some(body.as_bytes()),
-        )
-        .problem(422);
-    assert_eq!(fields(&p), vec!["Idempotency-Key"]);
-    let list = app.get("/api/v1/api-keys", &app.admin_token).json();
-    assert_eq!(list["data"], json!([]), "no key was created");
-    app.request(
-        "POST",
-        "/api/v1/api-keys",
-        Some(&app.admin_token),
-        &[],
-        Some(body.as_bytes()),
-    )
-    .expect(201);
 }
 
 fn non_admins_are_forbidden(app: &TestApp) {

@@ -12,14 +12,11 @@ both_backends!(
     malformed_bodies_get_documented_errors,
     unique_values_conflict_naming_existing_record,
     patch_is_a_json_merge_patch,
-    if_match_guards_updates_and_deletes,
     delete_removes_contacts_and_logs_events,
-    list_pages_without_skips_or_repeats,
     list_filters_and_search,
     list_rejects_bad_parameters,
     idempotency_key_replays_and_refuses_other_bodies,
     idempotency_keys_expire_after_a_day,
-    roles_are_enforced,
     history_is_the_audit_trail,
     concurrent_patches_without_if_match_all_apply,
 );
@@ -344,50 +341,6 @@ fn patch_is_a_json_merge_patch(app: &TestApp) {
     .problem(404);
 }
 
-fn if_match_guards_updates_and_deletes(app: &TestApp) {
-    let c = app.customer(json!({}));
-    let url = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
-    let t = Some(app.admin_token.as_str());
-    // If-Match compares strongly: a weak tag never matches.
-    app.request(
-        "PATCH",
-        &url,
-        t,
-        &[("If-Match", "W/\"1\"")],
-        Some(b"{\"name\":\"w\"}"),
-    )
-    .problem(412);
-    let body = json!({"name": "v2"}).to_string();
-    app.request(
-        "PATCH",
-        &url,
-        t,
-        &[("If-Match", "\"1\"")],
-        Some(body.as_bytes()),
-    )
-    .expect(200);
-    let p = app
-        .request(
-            "PATCH",
-            &url,
-            t,
-            &[("If-Match", "\"1\"")],
-            Some(json!({"name": "stale"}).to_string().as_bytes()),
-        )
-        .problem(412);
-    assert!(p["detail"].as_str().unwrap().contains("If-Match"));
-    app.request("DELETE", &url, t, &[("If-Match", "\"1\"")], None)
-        .problem(412);
-    assert_eq!(
-        app.get(&url, &app.admin_token).json()["name"],
-        "v2",
-        "stale writes changed nothing"
-    );
-    app.request("DELETE", &url, t, &[("If-Match", "\"2\"")], None)
-        .expect(204);
-    app.get(&url, &app.admin_token).problem(404);
-}
-
 fn delete_removes_contacts_and_logs_events(app: &TestApp) {
     let c = app.customer(json!({}));
     let id = c["id"].as_str().unwrap();
@@ -432,82 +385,6 @@ fn delete_removes_contacts_and_logs_events(app: &TestApp) {
     assert_eq!(last["changes"]["name"], json!({"old": "Acme", "new": null}));
     app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token)
         .problem(404);
-}
-
-fn collect_pages(app: &TestApp, query: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("/api/v1/customers?{query}&cursor={c}"),
-            None => format!("/api/v1/customers?{query}"),
-        };
-        let page = app.get(&url, &app.admin_token).expect(200).json();
-        all.extend(page["data"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-        assert!(all.len() < 1000, "paging does not end");
-    }
-    all
-}
-
-fn list_pages_without_skips_or_repeats(app: &TestApp) {
-    let names = [
-        "delta", "alpha", "charlie", "bravo", "alpha", "echo", "alpha",
-    ];
-    for i in 0..21 {
-        app.customer(json!({"name": format!("{} {}", names[i % names.len()], i / 7)}));
-    }
-    for sort in [
-        "created_at",
-        "-created_at",
-        "name",
-        "-name",
-        "updated_at",
-        "-updated_at",
-    ] {
-        let all = collect_pages(app, &format!("limit=4&sort={sort}"));
-        let mut ids: Vec<&str> = all.iter().map(|c| c["id"].as_str().unwrap()).collect();
-        assert_eq!(ids.len(), 21, "sort {sort}");
-        let key = sort.trim_start_matches('-');
-        let values: Vec<String> = all
-            .iter()
-            .map(|c| c[key].as_str().unwrap().to_string())
-            .collect();
-        let mut sorted = values.clone();
-        sorted.sort();
-        if sort.starts_with('-') {
-            sorted.reverse();
-        }
-        assert_eq!(values, sorted, "ordered by {sort}");
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), 21, "no repeats with sort {sort}");
-    }
-    // Records created while paging do not disturb the pages already read.
-    let first = app
-        .get(
-            "/api/v1/customers?limit=5&sort=created_at",
-            &app.admin_token,
-        )
-        .json();
-    app.customer(json!({"name": "late"}));
-    let cursor = first["next_cursor"].as_str().unwrap();
-    let rest = app
-        .get(
-            &format!("/api/v1/customers?limit=500&sort=created_at&cursor={cursor}"),
-            &app.admin_token,
-        )
-        .json();
-    assert_eq!(rest["data"].as_array().unwrap().len(), 17);
-    let default = app.get("/api/v1/customers", &app.admin_token).json();
-    assert_eq!(
-        default["data"][0]["name"], "late",
-        "newest first by default"
-    );
-    assert!(default.get("total").is_none());
 }
 
 fn list_filters_and_search(app: &TestApp) {
@@ -764,55 +641,6 @@ fn idempotency_keys_expire_after_a_day(app: &TestApp) {
         .clone();
     assert_eq!(total, 4);
 }
-
-fn roles_are_enforced(app: &TestApp) {
-    let viewer = app.token_for("viewer");
-    let agent = app.token_for("agent");
-    let manager = app.token_for("manager");
-    let c = app.customer(json!({}));
-    let url = format!("/api/v1/customers/{}", c["id"].as_str().unwrap());
-    let body = json!({"kind": "person", "name": "P"});
-
-    app.get("/api/v1/customers", &viewer).expect(200);
-    app.get(&url, &viewer).expect(200);
-    app.post("/api/v1/customers", &viewer, &body).problem(403);
-    // The role is checked before the body: no validation answers for the forbidden.
-    app.post("/api/v1/customers", &viewer, &json!({"kind": "robot"}))
-        .problem(403);
-    app.request(
-        "POST",
-        "/api/v1/customers",
-        Some(&viewer),
-        &[],
-        Some(b"{oops"),
-    )
-    .problem(403);
-    app.request(
-        "GET",
-        &url,
-        None,
-        &[("Authorization", &format!("BEARER {viewer}"))],
-        None,
-    )
-    .expect(200);
-    app.patch(&url, &viewer, &json!({"name": "x"})).problem(403);
-    app.delete(&url, &viewer).problem(403);
-
-    app.post("/api/v1/customers", &agent, &body).expect(201);
-    app.patch(&url, &agent, &json!({"name": "by agent"}))
-        .expect(200);
-    app.delete(&url, &agent).problem(403);
-
-    app.delete(&url, &manager).expect(204);
-
-    app.request("GET", "/api/v1/customers", None, &[], None)
-        .problem(401);
-    app.request("GET", &url, Some("not-a-token"), &[], None)
-        .problem(401);
-    app.request("GET", &url, None, &[("Authorization", "Basic YTpi")], None)
-        .problem(401);
-}
-
 fn history_is_the_audit_trail(app: &TestApp) {
     let agent = app.token_for("agent");
     let c = app

@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod cli;
 mod common;
+mod conformance;
 mod contacts;
 mod contract;
 mod customers;
