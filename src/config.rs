@@ -25,6 +25,9 @@ pub struct Config {
     pub login_max_failures: i32,
     pub login_max_failures_per_address: i32,
     pub login_window_secs: i64,
+    /// How long a refused sign-in (429, or 503 for want of hashing capacity)
+    /// waits before it is answered.
+    pub login_refusal_delay_ms: u64,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -196,6 +199,8 @@ impl Config {
             number(&get, "CRM_LOGIN_MAX_FAILURES_PER_ADDRESS", 1, 1_000_000)?.unwrap_or(50);
         let login_window_secs =
             number(&get, "CRM_LOGIN_WINDOW_SECS", 1, 7 * 24 * 3600)?.unwrap_or(900);
+        let login_refusal_delay_ms =
+            number(&get, "CRM_LOGIN_REFUSAL_DELAY_MS", 0, 10_000)?.unwrap_or(1000) as u64;
         let trusted_proxies = match get("CRM_TRUSTED_PROXIES") {
             Some(v) => v
                 .split(',')
@@ -218,6 +223,7 @@ impl Config {
             login_max_failures: login_max_failures as i32,
             login_max_failures_per_address: login_max_failures_per_address as i32,
             login_window_secs: login_window_secs as i64,
+            login_refusal_delay_ms,
             trusted_proxies,
             addr,
             database_url,

@@ -118,6 +118,7 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
             chrono::Duration::seconds(config.login_window_secs),
             config.trusted_proxies.clone(),
         ),
+        login_refusal_delay: std::time::Duration::from_millis(config.login_refusal_delay_ms),
         ready: ops::ReadyCheck::default(),
         idempotency_cleanup: http::idempotency::Cleanup::default(),
     });

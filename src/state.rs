@@ -16,6 +16,8 @@ pub struct AppState {
     pub hashing: PasswordHashing,
     /// Failed-login limits, kept in the database so replicas share them.
     pub login_throttle: LoginThrottle,
+    /// How long a refused sign-in waits before its answer.
+    pub login_refusal_delay: std::time::Duration,
     /// The last database check behind `/ready`.
     pub ready: ReadyCheck,
     /// When this process last deleted expired idempotency keys.

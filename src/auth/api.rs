@@ -71,46 +71,53 @@ pub async fn login(
     let counters = state.login_throttle.counters(&email, address);
     let account_key = counters[0].key.clone();
 
-    // A lock seen in the last second refuses without the database; else one
+    // A lock seen in the last second refuses without the database. Else the
+    // caller first takes its turn to hash, so that a flood can hold at most
+    // as many database connections as there are hashing threads; then one
     // round trip reads the locks and the account, and the connection goes
     // back to the pool before the hash runs.
     let keys: Vec<String> = counters.iter().map(|c| c.key.clone()).collect();
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let (user, counts, refused) = match state.login_throttle.locally_locked(&key_refs, db::now()) {
-        Some(seconds) => (None, Vec::new(), Some(seconds)),
-        None => {
-            let lookup_email = email.clone();
-            let keys = keys.clone();
-            db::run(&state.pool, move |conn| {
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let counts = LoginThrottle::read(conn, &keys)?;
-                let refused = LoginThrottle::retry_after(&counts, db::now());
-                let user = match refused {
-                    Some(_) => None,
-                    None => users::credentials_of(conn, &lookup_email)?,
-                };
-                Ok((user, counts, refused))
-            })
-            .await?
-        }
+    if let Some(retry_after_secs) = state.login_throttle.locally_locked(&key_refs, db::now()) {
+        return refuse(
+            &state,
+            &req,
+            &keys,
+            ApiError::TooManyRequests { retry_after_secs },
+        )
+        .await;
+    }
+    let turn = match state.hashing.turn().await {
+        Ok(turn) => turn,
+        Err(e) => return refuse(&state, &req, &keys, e).await,
     };
+    let lookup_email = email.clone();
+    let read_keys = keys.clone();
+    let (user, counts, refused) = db::run(&state.pool, move |conn| {
+        let keys: Vec<&str> = read_keys.iter().map(String::as_str).collect();
+        let counts = LoginThrottle::read(conn, &keys)?;
+        let refused = LoginThrottle::retry_after(&counts, db::now());
+        let user = match refused {
+            Some(_) => None,
+            None => users::credentials_of(conn, &lookup_email)?,
+        };
+        Ok((user, counts, refused))
+    })
+    .await?;
     state.login_throttle.remember(&counts, db::now());
     if let Some(retry_after_secs) = refused {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        log::warn!(
-            "request_id={request_id} sign-in refused: too many failures for {} or {}",
-            keys[0],
-            keys[1]
-        );
-        return Err(ApiError::TooManyRequests { retry_after_secs });
+        drop(turn);
+        return refuse(
+            &state,
+            &req,
+            &keys,
+            ApiError::TooManyRequests { retry_after_secs },
+        )
+        .await;
     }
 
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = state.hashing.verify(password, stored).await?;
+    let verified = state.hashing.verify_in(turn, password, stored).await?;
     let user = match user {
         Some(user) if verified && user.active => user,
         _ => {
@@ -137,6 +144,32 @@ pub async fn login(
         token_type: "Bearer".into(),
         expires_in: state.tokens.ttl_secs,
     })
+}
+
+/// Answers a refused sign-in (locked, or no turn to hash) after a delay:
+/// a flood of refused attempts then costs the service a sleeping future per
+/// connection instead of a busy loop of answers. Each refusal is logged with
+/// the request id (never the password).
+async fn refuse(
+    state: &AppState,
+    req: &HttpRequest,
+    keys: &[String],
+    error: ApiError,
+) -> ApiResult<HttpResponse> {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    match &error {
+        ApiError::TooManyRequests { .. } => log::warn!(
+            "request_id={request_id} sign-in refused: too many failures for {}",
+            keys.join(" or ")
+        ),
+        _ => log::warn!("request_id={request_id} sign-in refused: no password hashing capacity"),
+    }
+    tokio::time::sleep(state.login_refusal_delay).await;
+    Err(error)
 }
 
 /// An account's failed sign-ins in the current window.

@@ -73,6 +73,14 @@ impl PasswordHashing {
         }
     }
 
+    /// A turn to hash: at once when a hashing thread is free, after a short
+    /// wait in the queue, or 503 (`Busy`) when the queue is full or the wait
+    /// runs out. A caller can take its turn before it reads what it needs
+    /// from the database, so that only callers with a turn use connections.
+    pub async fn turn(&self) -> ApiResult<HashTurn> {
+        self.permit().await.map(HashTurn)
+    }
+
     async fn permit(&self) -> ApiResult<OwnedSemaphorePermit> {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Ok(permit);
@@ -97,6 +105,14 @@ impl PasswordHashing {
         T: Send + 'static,
     {
         let permit = self.permit().await?;
+        self.run_with(permit, work).await
+    }
+
+    async fn run_with<T, F>(&self, permit: OwnedSemaphorePermit, work: F) -> ApiResult<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
@@ -117,10 +133,26 @@ impl PasswordHashing {
     /// See [`super::verify_password`]: `None` verifies a dummy hash, so an
     /// unknown account costs the same time as a known one.
     pub async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
-        self.run(move || super::verify_password(&password, stored.as_deref()))
-            .await
+        let turn = self.turn().await?;
+        self.verify_in(turn, password, stored).await
+    }
+
+    /// [`Self::verify`] in a turn taken earlier.
+    pub async fn verify_in(
+        &self,
+        turn: HashTurn,
+        password: String,
+        stored: Option<String>,
+    ) -> ApiResult<bool> {
+        self.run_with(turn.0, move || {
+            super::verify_password(&password, stored.as_deref())
+        })
+        .await
     }
 }
+
+/// A caller's turn to hash, from [`PasswordHashing::turn`].
+pub struct HashTurn(OwnedSemaphorePermit);
 
 /// Hashing threads yield the CPU to request workers (nice 10; on Linux the
 /// priority is per thread).

@@ -205,6 +205,8 @@ impl TestApp {
             ("CRM_JWT_SECRET", JWT_SECRET),
             ("CRM_WORKERS", "2"),
             ("CRM_DB_POOL_SIZE", "4"),
+            // Refused sign-ins answer at once in tests; one test checks the delay.
+            ("CRM_LOGIN_REFUSAL_DELAY_MS", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

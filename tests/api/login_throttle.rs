@@ -250,6 +250,18 @@ fn hashing_beyond_capacity_answers_503(app: &TestApp) {
 }
 
 #[test]
+fn refused_sign_ins_are_answered_after_a_delay() {
+    let app = TestApp::sqlite_with(&[("CRM_LOGIN_REFUSAL_DELAY_MS", "400")]);
+    fail_times(&app, ADMIN_EMAIL, 5);
+    // Refused once from the database, then from the lock remembered in the process.
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        throttled(login(&app, ADMIN_EMAIL, ADMIN_PASSWORD));
+        assert!(started.elapsed() >= Duration::from_millis(400));
+    }
+}
+
+#[test]
 fn replicas_share_the_throttle() {
     let Some(a) = TestApp::postgres() else {
         return;
