@@ -132,7 +132,7 @@ pub struct CustomerInput {
     #[serde(default)]
     pub industry: Option<String>,
     #[validate(nested)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::object_or_null")]
     pub address: Option<Address>,
     #[serde(default = "default_stage")]
     pub lifecycle_stage: LifecycleStage,
