@@ -82,9 +82,10 @@ pub fn finish<T>(
 /// The LIKE pattern of a `q` search (case-insensitive: compared with the
 /// lower-cased `search_text`), or `None` for an empty search.
 pub fn search_pattern(q: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(q) = q.map(|q| q.trim().to_lowercase()) else {
+    let Some(q) = q.map(str::trim) else {
         return Ok(None);
     };
+    // Counted as sent: lower-casing can lengthen text (`İ` becomes two).
     if q.chars().count() > 200 {
         return Err(ApiError::field(
             "q",
@@ -92,6 +93,7 @@ pub fn search_pattern(q: Option<&str>) -> ApiResult<Option<String>> {
             "must be at most 200 characters",
         ));
     }
+    let q = q.to_lowercase();
     Ok((!q.is_empty()).then(|| format!("%{}%", crate::model::escape_like(&q))))
 }
 

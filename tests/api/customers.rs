@@ -622,6 +622,15 @@ fn list_rejects_bad_parameters(app: &TestApp) {
             .problem(422);
         assert!(fields(&p).contains(&field.to_string()), "{query}: {p}");
     }
+    // `q` takes 200 characters as sent, as the contract says, even those
+    // that lower-case to two (İ).
+    let q = "%C4%B0".repeat(200);
+    app.get(&format!("/api/v1/customers?q={q}"), &app.admin_token)
+        .expect(200);
+    let p = app
+        .get(&format!("/api/v1/customers?q={q}a"), &app.admin_token)
+        .problem(422);
+    assert_eq!(fields(&p), vec!["q"]);
     for _ in 0..3 {
         app.customer(json!({}));
     }
