@@ -23,10 +23,18 @@ use crate::validation;
 pub struct ContactInput {
     /// The customer this person belongs to.
     #[validate(length(min = 1, max = 64, code = "length"))]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub customer_id: String,
     #[validate(length(min = 1, max = 100, code = "length"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[schema(example = "Ada")]
     pub first_name: String,
     #[validate(length(max = 100, code = "too_long"))]
@@ -36,11 +44,12 @@ pub struct ContactInput {
     pub last_name: Option<String>,
     /// Stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     #[serde(default)]
     pub email: Option<String>,
     #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
+    #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<String>,
     /// Job title.
     #[validate(length(max = 100, code = "too_long"))]
@@ -50,9 +59,9 @@ pub struct ContactInput {
     /// The customer's main contact; setting it clears the flag on the others.
     #[serde(default)]
     pub is_primary: bool,
-    /// Your own key for this contact; unique.
+    /// Your own key for this contact; unique. Blank means none.
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
 }
@@ -63,18 +72,27 @@ pub struct ContactInput {
 #[allow(dead_code)] // parsed to check types and names; the merge uses the document
 pub struct ContactPatch {
     #[schema(nullable = false)]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub customer_id: Option<String>,
     #[schema(nullable = false)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub first_name: Option<String>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     #[schema(max_length = 100)]
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     #[schema(max_length = 100)]
@@ -82,7 +100,7 @@ pub struct ContactPatch {
     /// `null` resets it to `false`.
     pub is_primary: Option<bool>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     pub external_id: Option<Option<String>>,
 }
 

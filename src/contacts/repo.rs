@@ -208,13 +208,16 @@ pub struct ContactListParams {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque; valid only with the same
+    /// `sort`).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     /// Sort order (default `-created_at`); ties are broken by id.
     pub sort: Option<ContactSort>,
     /// Contacts of this customer.
     pub customer_id: Option<String>,
     /// Case-insensitive substring of first name, last name, email or phone.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Also return `total`, the number of matching contacts (costs a count).
     pub include_total: Option<bool>,
@@ -228,11 +231,14 @@ pub struct CustomerContactsParams {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque; valid only with the same
+    /// `sort`).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     /// Sort order (default `-created_at`); ties are broken by id.
     pub sort: Option<ContactSort>,
     /// Case-insensitive substring of first name, last name, email or phone.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Also return `total`, the number of matching contacts (costs a count).
     pub include_total: Option<bool>,

@@ -72,7 +72,7 @@ pub struct Address {
     /// ISO 3166-1 alpha-2 country code, such as `DE` (case-insensitive on input).
     #[validate(custom(function = "validation::country"))]
     #[serde(default)]
-    #[schema(example = "DE")]
+    #[schema(value_type = Option<validation::schema::CountryCode>)]
     pub country: Option<String>,
 }
 
@@ -110,22 +110,26 @@ pub struct CustomerInput {
     pub kind: CustomerKind,
     /// Display name: the person's full name or the company's name.
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[schema(example = "Acme GmbH")]
     pub name: String,
     /// Unique among customers; stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     #[serde(default)]
-    #[schema(example = "billing@acme.example")]
     pub email: Option<String>,
     #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
-    #[schema(example = "+49 30 1234567")]
+    #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<String>,
     /// An http(s) URL.
     #[validate(custom(function = "validation::web_url"))]
     #[serde(default)]
+    #[schema(value_type = Option<validation::schema::WebUrl>)]
     pub website: Option<String>,
     #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
@@ -157,16 +161,17 @@ pub struct CustomerInput {
     /// Up to 50 labels of 1 to 64 characters; duplicates are dropped.
     #[validate(custom(function = "validation::tags"))]
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(value_type = Vec<validation::schema::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     /// Free-form attributes: up to 50 keys, 16 KiB in all.
     #[validate(custom(function = "validation::custom_fields"))]
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = validation::schema::custom_fields)]
     pub custom_fields: Map<String, Value>,
     /// Your own key for this customer (for example the ERP's); unique.
+    /// Blank means none.
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
 }
@@ -180,14 +185,20 @@ pub struct CustomerPatch {
     #[schema(nullable = false)]
     pub kind: Option<CustomerKind>,
     #[schema(nullable = false)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(value_type = Option<validation::schema::WebUrl>)]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
     #[schema(max_length = 100)]
@@ -209,12 +220,14 @@ pub struct CustomerPatch {
     #[schema(max_length = 64)]
     pub owner_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(value_type = Option<Vec<validation::schema::Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
+    /// Merged key by key (RFC 7396): `null` removes a key.
     #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = validation::schema::custom_fields_patch)]
     pub custom_fields: Option<Option<Map<String, Value>>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     pub external_id: Option<Option<String>>,
 }
 
@@ -224,16 +237,22 @@ pub struct CustomerPatch {
 #[allow(dead_code)]
 pub struct AddressPatch {
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 200)]
     pub line1: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 200)]
     pub line2: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 100)]
     pub city: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 100)]
     pub region: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(max_length = 20)]
     pub postal_code: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::model::double_option")]
+    #[schema(value_type = Option<validation::schema::CountryCode>)]
     pub country: Option<Option<String>>,
 }
 

@@ -237,7 +237,9 @@ pub struct CustomerListParams {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque; valid only with the same
+    /// `sort`).
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     /// Sort order (default `-created_at`); ties are broken by id.
     pub sort: Option<CustomerSort>,
@@ -257,6 +259,7 @@ pub struct CustomerListParams {
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
     /// Case-insensitive substring of name, email or phone.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Also return `total`, the number of matching customers (costs a count).
     pub include_total: Option<bool>,
