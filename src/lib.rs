@@ -53,11 +53,12 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 /// The OpenAPI contract, exactly as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = App::new()
+    let (_, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(openapi::ApiDoc::openapi())
         .configure(api_routes)
         .split_for_parts();
+    openapi::refine_parameters(&mut doc);
     doc
 }
 

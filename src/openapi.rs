@@ -2,7 +2,10 @@
 //! reusable error responses. Paths and schemas are collected from the
 //! handlers registered in `lib.rs`.
 
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 /// Problem responses shared by every route (RFC 9457 bodies).
@@ -138,7 +141,14 @@ pub mod errors {
         version = "1.0.0",
         description = "A headless CRM: customers, contacts, users, API keys and the change feed.\n\n\
             Authenticate with `Authorization: Bearer <token>`, where the token comes from \
-            `POST /api/v1/auth/login` or is an API key. Errors are `application/problem+json`.",
+            `POST /api/v1/auth/login` or is an API key. Errors are `application/problem+json`.\n\n\
+            Text values are trimmed (passwords and custom field values are kept as sent); an \
+            optional text sent blank (`\"\"`) means none, like `null`. \
+            No text may contain U+0000. The schemas state every other rule the service checks \
+            on a single value. What depends on stored records (a referenced id must exist, a \
+            unique value must be free, `If-Match` must name the current version) or on the \
+            clock (`expires_at` in the future) no schema can state; the answer is then 409, \
+            412 or 422.",
         license(name = "MIT", identifier = "MIT")
     ),
     // Schemas only a query parameter refers to are not collected from the
@@ -188,5 +198,63 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The rules of the header and path parameters, which the handlers declare
+/// by name and type only: applied by [`crate::openapi`] to the finished
+/// document (the routes' operations are added after [`ApiDoc`] is built).
+pub fn refine_parameters(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            refine_operation(operation);
+        }
+    }
+}
+
+fn refine_operation(operation: &mut Operation) {
+    let mut takes_an_id = false;
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        let text = ObjectBuilder::new().schema_type(Type::String);
+        let schema = match (&parameter.parameter_in, parameter.name.as_str()) {
+            // `http::idempotency::IdempotencyKey`: 1 to 255 visible ASCII
+            // characters, spaces and tabs allowed inside.
+            (ParameterIn::Header, "Idempotency-Key") => text
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[!-~](?:[\\t -~]*[!-~])?$"))
+                .examples(["2f1c9e7a-create-acme"]),
+            // `http::IfMatch`: `*` or a list of the ETags the service sends
+            // (`"<version>"`); any other entity tag never matches (412).
+            (ParameterIn::Header, "If-Match") => text
+                .pattern(Some("^(?:\\*|\"[0-9]+\"(?:[\\t ]*,[\\t ]*\"[0-9]+\")*)$"))
+                .examples(["\"1\"", "*"]),
+            // `http::RecordId`: anything longer is simply not found.
+            (ParameterIn::Path, "id") => {
+                takes_an_id = true;
+                text.min_length(Some(1)).max_length(Some(64))
+            }
+            _ => continue,
+        };
+        parameter.schema = Some(schema.build().into());
+    }
+    // An id that cannot be one (`http::RecordId`) is not found on every route
+    // that takes one, before anything else is looked at.
+    if takes_an_id {
+        operation
+            .responses
+            .responses
+            .entry("404".to_string())
+            .or_insert_with(|| Ref::from_response_name("NotFound").into());
     }
 }

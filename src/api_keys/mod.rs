@@ -26,13 +26,18 @@ const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
 pub struct ApiKeyInput {
     /// What the key is for.
     #[validate(length(min = 1, max = 100, code = "length"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[schema(example = "ERP sync")]
     pub name: String,
     /// The role the key acts with.
     pub role: Role,
-    /// When the key stops working; never if absent.
+    /// When the key stops working (in the future); never if absent.
     #[serde(default)]
+    #[schema(example = "2030-01-01T00:00:00Z")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

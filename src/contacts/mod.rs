@@ -24,10 +24,18 @@ crate::page_type!(ContactPage, Contact, "A page of contacts.");
 pub struct ContactInput {
     /// The customer this person belongs to.
     #[validate(length(min = 1, max = 64, code = "length"))]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub customer_id: String,
     #[validate(length(min = 1, max = 100, code = "length"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[schema(example = "Ada")]
     pub first_name: String,
     #[validate(length(max = 100, code = "too_long"))]
@@ -37,11 +45,12 @@ pub struct ContactInput {
     pub last_name: Option<String>,
     /// Stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     #[serde(default)]
     pub email: Option<String>,
     #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
+    #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<String>,
     /// Job title.
     #[validate(length(max = 100, code = "too_long"))]
@@ -51,9 +60,9 @@ pub struct ContactInput {
     /// The customer's main contact; setting it clears the flag on the others.
     #[serde(default)]
     pub is_primary: bool,
-    /// Your own key for this contact; unique.
+    /// Your own key for this contact; unique. Blank means none.
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
 }

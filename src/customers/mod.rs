@@ -92,7 +92,7 @@ pub struct Address {
     /// ISO 3166-1 alpha-2 country code, such as `DE` (case-insensitive on input).
     #[validate(custom(function = "validation::country"))]
     #[serde(default)]
-    #[schema(example = "DE")]
+    #[schema(value_type = Option<validation::schema::CountryCode>)]
     pub country: Option<String>,
 }
 
@@ -130,29 +130,33 @@ pub struct CustomerInput {
     pub kind: CustomerKind,
     /// Display name: the person's full name or the company's name.
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[schema(example = "Acme GmbH")]
     pub name: String,
     /// Unique among customers; stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
-    #[schema(max_length = 254)]
+    #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     #[serde(default)]
-    #[schema(example = "billing@acme.example")]
     pub email: Option<String>,
     #[validate(custom(function = "validation::phone"))]
     #[serde(default)]
-    #[schema(example = "+49 30 1234567")]
+    #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<String>,
     /// An http(s) URL.
     #[validate(custom(function = "validation::web_url"))]
     #[serde(default)]
+    #[schema(value_type = Option<validation::schema::WebUrl>)]
     pub website: Option<String>,
     #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
     #[serde(default)]
     pub industry: Option<String>,
     #[validate(nested)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::object_or_null")]
     pub address: Option<Address>,
     #[serde(default = "default_stage")]
     pub lifecycle_stage: LifecycleStage,
@@ -177,16 +181,17 @@ pub struct CustomerInput {
     /// Up to 50 labels of 1 to 64 characters; duplicates are dropped.
     #[validate(custom(function = "validation::tags"))]
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(value_type = Vec<validation::schema::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     /// Free-form attributes: up to 50 keys, 16 KiB in all.
     #[validate(custom(function = "validation::custom_fields"))]
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = validation::schema::custom_fields)]
     pub custom_fields: Map<String, Value>,
     /// Your own key for this customer (for example the ERP's); unique.
+    /// Blank means none.
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
 }
@@ -201,6 +206,16 @@ impl crate::http::patch::PatchTarget for CustomerInput {
 
     fn nested_patches() -> Vec<crate::http::patch::NestedPatch> {
         vec![crate::http::patch::nested::<Address>("address")]
+    }
+
+    fn patch_schemas() -> Vec<(
+        &'static str,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    )> {
+        vec![(
+            "custom_fields",
+            validation::schema::custom_fields_patch().into(),
+        )]
     }
 }
 

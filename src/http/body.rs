@@ -44,6 +44,15 @@ impl<T: DeserializeOwned> JsonBody<T> {
                 "text may not contain the NUL character (U+0000)",
             ));
         }
+        // Every body is an object; serde would also read a struct from an
+        // array of its field values.
+        if !document.is_object() {
+            return Err(ApiError::field(
+                "body",
+                "invalid_type",
+                "expected a JSON object",
+            ));
+        }
         let value = from_document(&document)?;
         Ok(Parsed { value, document })
     }

@@ -252,8 +252,15 @@ impl<S: SortOrder, F: ListFilters> IntoParams for ListQuery<S, F> {
             ),
             query_param(
                 "cursor",
-                "`next_cursor` of the previous page.",
-                ObjectBuilder::new().schema_type(Type::String),
+                if S::CHOOSABLE {
+                    "`next_cursor` of the previous page (opaque; valid only with the same\n`sort`)."
+                } else {
+                    "`next_cursor` of the previous page (opaque)."
+                },
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .pattern(Some("^[A-Za-z0-9_-]+$")),
             ),
         ];
         if S::CHOOSABLE {
@@ -271,7 +278,9 @@ impl<S: SortOrder, F: ListFilters> IntoParams for ListQuery<S, F> {
             params.push(query_param(
                 "q",
                 search,
-                ObjectBuilder::new().schema_type(Type::String),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(pagination::MAX_SEARCH_CHARS)),
             ));
         }
         if let Some(total) = F::TOTAL {

@@ -80,19 +80,24 @@ pub fn finish<T>(
     (items, next)
 }
 
+/// The longest `q` a list accepts, in characters as sent.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
 /// The LIKE pattern of a `q` search (case-insensitive: compared with the
 /// lower-cased `search_text`), or `None` for an empty search.
 pub fn search_pattern(q: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(q) = q.map(|q| q.trim().to_lowercase()) else {
+    let Some(q) = q.map(str::trim) else {
         return Ok(None);
     };
-    if q.chars().count() > 200 {
+    // Counted as sent: lower-casing can lengthen text (`İ` becomes two).
+    if q.chars().count() > MAX_SEARCH_CHARS {
         return Err(ApiError::field(
             "q",
             "too_long",
-            "must be at most 200 characters",
+            format!("must be at most {MAX_SEARCH_CHARS} characters"),
         ));
     }
+    let q = q.to_lowercase();
     Ok((!q.is_empty()).then(|| format!("%{}%", crate::model::escape_like(&q))))
 }
 

@@ -27,6 +27,12 @@ pub trait PatchTarget: DeserializeOwned + ToSchema + 'static {
     fn nested_patches() -> Vec<NestedPatch> {
         Vec::new()
     }
+
+    /// Fields whose patch schema says more than "the input's, or null" (a
+    /// map merged key by key, say).
+    fn patch_schemas() -> Vec<(&'static str, RefOr<Schema>)> {
+        Vec::new()
+    }
 }
 
 /// An object field that merges field by field: `(field, schema name, schema)`.
@@ -94,6 +100,11 @@ impl<T: PatchTarget> PartialSchema for Patch<T> {
         for (name, property) in object.properties.iter_mut() {
             if !required.contains(name) {
                 *property = nullable(property.clone());
+            }
+        }
+        for (field, schema) in T::patch_schemas() {
+            if let Some(property) = object.properties.get_mut(field) {
+                *property = schema;
             }
         }
         for (field, name, _) in T::nested_patches() {

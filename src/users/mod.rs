@@ -26,11 +26,14 @@ fn default_true() -> bool {
 pub struct UserInput {
     /// Sign-in name; unique, stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
-    #[schema(max_length = 254)]
-    #[schema(example = "ada@example.com")]
+    #[schema(value_type = validation::schema::Email)]
     pub email: String,
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub name: String,
     pub role: Role,
     /// 8 to 256 characters.
@@ -47,11 +50,14 @@ pub struct UserInput {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
-    #[schema(max_length = 254)]
-    #[schema(nullable = false)]
+    #[schema(value_type = Option<validation::schema::Email>, nullable = false)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 200, code = "length"))]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[schema(nullable = false)]
     pub name: Option<String>,
     #[schema(nullable = false)]

@@ -12,6 +12,7 @@ both_backends!(
     last_admin_cannot_be_removed_even_by_a_key,
     create_read_never_exposes_password,
     create_rejects_invalid_input_naming_fields,
+    array_bodies_are_refused,
     duplicate_email_conflicts_naming_existing_user,
     list_filters_and_pages,
     patch_changes_fields_and_password,
@@ -218,6 +219,48 @@ fn create_rejects_invalid_input_naming_fields(app: &TestApp) {
         .json();
     assert_eq!(inactive["active"], false);
     assert_eq!(login_status(app, "x@example.com", PASSWORD), 401);
+}
+
+/// An array of the fields' values in declaration order used to create a user
+/// (serde reads structs from sequences too); found by the contract fuzzer.
+fn array_bodies_are_refused(app: &TestApp) {
+    let t = &app.admin_token;
+    let p = app
+        .post(
+            "/api/v1/users",
+            t,
+            &json!(["array@example.com", "Array", "viewer", PASSWORD, true]),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["body"]);
+    let users = app.get("/api/v1/users", t).expect(200).json();
+    assert!(
+        users["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["email"] != "array@example.com"),
+        "no user was created"
+    );
+    let me = app.get("/api/v1/users/me", t).expect(200).json();
+    let p = app
+        .patch(
+            &format!("/api/v1/users/{}", id_of(&me)),
+            t,
+            &json!(["admin@example.com", "Renamed"]),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["body"]);
+    let p = app
+        .request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            &[],
+            Some(format!("[\"{ADMIN_EMAIL}\", \"{ADMIN_PASSWORD}\"]").as_bytes()),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["body"]);
 }
 
 fn duplicate_email_conflicts_naming_existing_user(app: &TestApp) {

@@ -1,0 +1,192 @@
+"""Prepares one run of scripts/contract-fuzz.sh against a fresh service.
+
+Signs in as the first admin, creates the admin user the fuzzer signs in
+as, seeds a few records that generated requests can refer
+to, and writes the run's Schemathesis configuration next to them:
+
+  $CRM_FUZZ_WORK/schemathesis.toml   the configuration (see the comments in it)
+  $CRM_FUZZ_WORK/fuzz.env            the token, the fuzzer's user id and the
+                                     seeded ids, for the shell script and hooks
+
+Why seed: the contract can say what an id looks like, not which ids exist.
+A contact must name an existing customer and a customer's owner an existing
+user, so without records to name every generated contact would be refused
+(422) and Schemathesis would rightly report that the API refuses the data
+its contract describes. The generated values of those fields are drawn from
+the seeded ids instead (Schemathesis "dictionaries"); negative cases still
+get generated values.
+
+Environment: CRM_BASE_URL, CRM_ADMIN_EMAIL, CRM_ADMIN_PASSWORD, CRM_FUZZ_WORK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import requests
+
+BASE = os.environ["CRM_BASE_URL"].rstrip("/")
+ADMIN_EMAIL = os.environ["CRM_ADMIN_EMAIL"]
+ADMIN_PASSWORD = os.environ["CRM_ADMIN_PASSWORD"]
+WORK = Path(os.environ["CRM_FUZZ_WORK"])
+
+CUSTOMERS = 12
+CONTACTS = 6
+
+
+def call(method: str, path: str, token: str | None, body: object, expect: int) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    res = requests.request(method, BASE + path, json=body, headers=headers, timeout=30)
+    if res.status_code != expect:
+        sys.exit(f"fuzz_setup: {method} {path} answered {res.status_code}: {res.text[:300]}")
+    return res.json()
+
+
+def toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def main() -> None:
+    login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    token = call("POST", "/api/v1/auth/login", None, login, 200)["access_token"]
+
+    # The fuzzer signs in as an admin of its own. The hooks keep generated
+    # requests from changing or deleting that user (a new password, by
+    # design, revokes its tokens; deactivating or deleting it ends the run).
+    fuzzer_password = secrets.token_urlsafe(18)
+    fuzzer = call(
+        "POST",
+        "/api/v1/users",
+        token,
+        {"email": "contract-fuzzer@example.com", "name": "Contract fuzzer", "role": "admin", "password": fuzzer_password},
+        201,
+    )
+    fuzzer_token = call(
+        "POST", "/api/v1/auth/login", None, {"email": fuzzer["email"], "password": fuzzer_password}, 200
+    )["access_token"]
+
+    owner = call(
+        "POST",
+        "/api/v1/users",
+        token,
+        {
+            "email": "seeded-owner@example.com",
+            "name": "Seeded owner",
+            "role": "agent",
+            "password": secrets.token_urlsafe(18),
+        },
+        201,
+    )
+    # Another admin, so that demoting or deactivating the first one is
+    # possible too (the last active admin is protected, a state rule).
+    admin = call(
+        "POST",
+        "/api/v1/users",
+        token,
+        {
+            "email": "seeded-admin@example.com",
+            "name": "Seeded admin",
+            "role": "admin",
+            "password": secrets.token_urlsafe(18),
+        },
+        201,
+    )
+    customers = [
+        call(
+            "POST",
+            "/api/v1/customers",
+            token,
+            {"kind": "company", "name": f"Seeded customer {i}", "owner_id": owner["id"], "tags": ["seeded"]},
+            201,
+        )["id"]
+        for i in range(CUSTOMERS)
+    ]
+    for i in range(CONTACTS):
+        call(
+            "POST",
+            "/api/v1/contacts",
+            token,
+            {"customer_id": customers[i % CUSTOMERS], "first_name": f"Seeded {i}"},
+            201,
+        )
+    users = [owner["id"], admin["id"], call("GET", "/api/v1/users/me", token, None, 200)["id"]]
+
+    (WORK / "fuzz.env").write_text(
+        f"CRM_FUZZ_TOKEN={fuzzer_token}\n"
+        f"CRM_FUZZ_USER_ID={fuzzer['id']}\n"
+        f"CRM_FUZZ_CUSTOMER_IDS={','.join(customers)}\n"
+        f"CRM_FUZZ_USER_IDS={','.join(users)}\n"
+    )
+    (WORK / "schemathesis.toml").write_text(
+        CONFIG.format(
+            customers=toml_list(customers),
+            users=toml_list(users),
+            admin_email=toml_list([ADMIN_EMAIL]),
+            admin_password=toml_list([ADMIN_PASSWORD]),
+        )
+    )
+    print(f"seeded {CUSTOMERS} customers, {CONTACTS} contacts, 2 users; fuzzing as user {fuzzer['id']}")
+
+
+CONFIG = """\
+# Written by scripts/contract/fuzz_setup.py for one run of scripts/contract-fuzz.sh.
+
+# Any warning fails the run, like a failure (a schema validation mismatch, an
+# operation only ever answering 404 or 401, ...).
+[warnings]
+fail-on = true
+
+[generation]
+# The service refuses U+0000 in any text (PostgreSQL cannot store it), as the
+# contract's description says. The named text fields' patterns cannot carry
+# that rule into the free-form `custom_fields` values, so NUL is not generated.
+allow-x00 = false
+
+# Schemathesis' default expected statuses, plus one: 412 is the documented answer to an `If-Match` naming another version than
+# the current one: which version is current is state, not something a request
+# generated from the contract can know (like 404 and 409, which Schemathesis
+# already expects). The service evaluates the precondition before it looks at
+# the body, as RFC 9110 allows, so schema-violating bodies can get 412 too.
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
+
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422", "428", "429", "5xx"]
+
+# Ids of records that exist: see fuzz_setup.py.
+[dictionaries.customer_ids]
+values = {customers}
+
+[dictionaries.user_ids]
+values = {users}
+
+# Times in the future, for an API key's expires_at.
+[dictionaries.future_times]
+values = ["2031-01-01T00:00:00Z", "2040-06-30T12:30:00.5+02:00", "2099-12-31T23:59:59Z"]
+
+[dictionaries.admin_email]
+values = {admin_email}
+
+[dictionaries.admin_password]
+values = {admin_password}
+
+[parameters]
+"body.customer_id" = {{ dictionary = "customer_ids" }}
+"body.referred_by_id" = {{ dictionary = "customer_ids" }}
+"body.owner_id" = {{ dictionary = "user_ids" }}
+"body.expires_at" = {{ dictionary = "future_times" }}
+
+# Half the generated sign-ins use the admin's real email and password, so the
+# operation is seen succeeding too (and the login throttle is raised for the run).
+[[operations]]
+include-path = "/api/v1/auth/login"
+parameters = {{ "body.email" = {{ dictionary = "admin_email", probability = 0.7 }}, "body.password" = {{ dictionary = "admin_password", probability = 0.7 }} }}
+"""
+
+
+if __name__ == "__main__":
+    main()
