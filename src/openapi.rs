@@ -201,8 +201,9 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The rules of the header and path parameters, which the handlers declare
-/// by name and type only: applied by [`crate::openapi`] to the finished
+/// The rules of the path ids, which the handlers declare by name and type
+/// only (the headers declare theirs with their extractors, `IfMatch` and
+/// `IdempotencyKey`): applied by [`crate::openapi`] to the finished
 /// document (the routes' operations are added after [`ApiDoc`] is built).
 pub fn refine_parameters(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
@@ -227,18 +228,6 @@ fn refine_operation(operation: &mut Operation) {
         };
         let text = ObjectBuilder::new().schema_type(Type::String);
         let schema = match (&parameter.parameter_in, parameter.name.as_str()) {
-            // `http::idempotency::IdempotencyKey`: 1 to 255 visible ASCII
-            // characters, spaces and tabs allowed inside.
-            (ParameterIn::Header, "Idempotency-Key") => text
-                .min_length(Some(1))
-                .max_length(Some(255))
-                .pattern(Some("^[!-~](?:[\\t -~]*[!-~])?$"))
-                .examples(["2f1c9e7a-create-acme"]),
-            // `http::IfMatch`: `*` or a list of the ETags the service sends
-            // (`"<version>"`); any other entity tag never matches (412).
-            (ParameterIn::Header, "If-Match") => text
-                .pattern(Some("^(?:\\*|\"[0-9]+\"(?:[\\t ]*,[\\t ]*\"[0-9]+\")*)$"))
-                .examples(["\"1\"", "*"]),
             // `http::RecordId`: anything longer is simply not found.
             (ParameterIn::Path, "id") => {
                 takes_an_id = true;

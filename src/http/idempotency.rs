@@ -93,7 +93,8 @@ impl utoipa::IntoParams for IdempotencyKey {
             utoipa::openapi::ObjectBuilder::new()
                 .min_length(Some(1))
                 .max_length(Some(MAX_KEY_LEN))
-                .pattern(Some("^[!-~]([ -~]*[!-~])?$")),
+                .pattern(Some("^[!-~](?:[\\t -~]*[!-~])?$"))
+                .examples(["2f1c9e7a-create-acme"]),
         )]
     }
 }

@@ -146,10 +146,14 @@ impl utoipa::IntoParams for IfMatch {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
     ) -> Vec<utoipa::openapi::path::Parameter> {
+        // `*` or a list of the ETags the service sends (`"<version>"`); any
+        // other entity tag never matches (412).
         vec![header_param(
             "If-Match",
             "The ETag you read; 412 if the record changed since",
-            utoipa::openapi::ObjectBuilder::new(),
+            utoipa::openapi::ObjectBuilder::new()
+                .pattern(Some("^(?:\\*|\"[0-9]+\"(?:[\\t ]*,[\\t ]*\"[0-9]+\")*)$"))
+                .examples(["\"1\"", "*"]),
         )]
     }
 }
