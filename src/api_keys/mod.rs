@@ -179,20 +179,6 @@ pub type ApiKeyQuery = ListQuery<ApiKeyOrder, NoFilters>;
 
 /// Keys, oldest first.
 pub fn list(conn: &mut DbConn, q: &ApiKeyQuery) -> ApiResult<ApiKeyPage> {
-    let rows: Vec<ApiKeyRow> = q
-        .sort
-        .apply(api_keys::table.into_boxed(), q.after.as_ref())?
-        .select(ApiKeyRow::as_select())
-        .limit(q.limit + 1)
-        .load(conn)?;
-    let data = rows
-        .iter()
-        .map(ApiKeyRow::to_api_key)
-        .collect::<ApiResult<Vec<_>>>()?;
-    let (data, next_cursor) = q.finish(data, ApiKeyOrder::key_of);
-    Ok(ApiKeyPage {
-        data,
-        next_cursor,
-        total: None,
-    })
+    let all = || api_keys::table.into_boxed();
+    crate::load_page!(conn, q, all(), ApiKeyRow => |r| r.to_api_key(), ApiKeyPage)
 }

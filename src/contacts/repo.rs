@@ -324,23 +324,7 @@ fn filtered(q: &ContactQuery) -> Boxed<'static> {
 }
 
 pub fn list(conn: &mut DbConn, q: &ContactQuery) -> ApiResult<ContactPage> {
-    let total = match q.include_total {
-        true => Some(filtered(q).count().get_result::<i64>(conn)?),
-        false => None,
-    };
-    let rows: Vec<ContactRow> = q
-        .sort
-        .apply(filtered(q), q.after.as_ref())?
-        .select(ContactRow::as_select())
-        .limit(q.limit + 1)
-        .load(conn)?;
-    let data: Vec<Contact> = rows.into_iter().map(ContactRow::into_contact).collect();
-    let (data, next_cursor) = q.finish(data, ContactSort::key_of);
-    Ok(ContactPage {
-        data,
-        next_cursor,
-        total,
-    })
+    crate::load_page!(conn, q, filtered(q), ContactRow => |r| Ok(r.into_contact()), ContactPage)
 }
 
 /// Contacts of one customer; 404 when the customer does not exist.

@@ -317,24 +317,5 @@ fn filtered(q: &CustomerQuery) -> Boxed<'static> {
 }
 
 pub fn list(conn: &mut DbConn, q: &CustomerQuery) -> ApiResult<CustomerPage> {
-    let total = match q.include_total {
-        true => Some(filtered(q).count().get_result::<i64>(conn)?),
-        false => None,
-    };
-    let rows: Vec<CustomerRow> = q
-        .sort
-        .apply(filtered(q), q.after.as_ref())?
-        .select(CustomerRow::as_select())
-        .limit(q.limit + 1)
-        .load(conn)?;
-    let data = rows
-        .into_iter()
-        .map(CustomerRow::into_customer)
-        .collect::<ApiResult<Vec<_>>>()?;
-    let (data, next_cursor) = q.finish(data, CustomerSort::key_of);
-    Ok(CustomerPage {
-        data,
-        next_cursor,
-        total,
-    })
+    crate::load_page!(conn, q, filtered(q), CustomerRow => CustomerRow::into_customer, CustomerPage)
 }

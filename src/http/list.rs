@@ -340,6 +340,37 @@ impl<S: SortOrder, F: ListFilters, H: utoipa_actix_web::OpenApiFactory>
     }
 }
 
+/// One page of a list: the count when asked for, the rows (selected by name)
+/// in the query's sort after its cursor, each turned into a record by
+/// `$into` (which may fail), and the page with its `next_cursor`.
+///
+/// `load_page!(conn, q, filtered(q), CustomerRow => CustomerRow::into_customer, CustomerPage)`
+#[macro_export]
+macro_rules! load_page {
+    ($conn:expr, $q:expr, $filtered:expr, $row:ty => $into:expr, $page:ident) => {{
+        let total = match $q.include_total {
+            true => Some(diesel::QueryDsl::count($filtered).get_result::<i64>($conn)?),
+            false => None,
+        };
+        let rows: Vec<$row> = $q
+            .sort
+            .apply($filtered, $q.after.as_ref())?
+            .select(<$row as diesel::SelectableHelper<_>>::as_select())
+            .limit($q.limit + 1)
+            .load($conn)?;
+        let data = rows
+            .into_iter()
+            .map($into)
+            .collect::<$crate::error::ApiResult<Vec<_>>>()?;
+        let (data, next_cursor) = $q.finish(data, |sort, record| sort.key_of(record));
+        Ok($page {
+            data,
+            next_cursor,
+            total,
+        })
+    }};
+}
+
 /// Declares a list's sort orders once: the enum of their names (a leading
 /// `-` sorts descending), and for each its column, direction and the kind of
 /// its cursor key (`time` or `text`, read from the record's field of the

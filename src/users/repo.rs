@@ -258,27 +258,15 @@ pub type UserQuery = ListQuery<UserOrder, UserFilters>;
 
 /// Users, oldest first.
 pub fn list(conn: &mut DbConn, q: &UserQuery) -> ApiResult<UserPage> {
-    let mut query = users::table.into_boxed();
-    if let Some(role) = q.filters.role {
-        query = query.filter(users::role.eq(role.as_str()));
-    }
-    if let Some(active) = q.filters.active {
-        query = query.filter(users::active.eq(active));
-    }
-    let rows: Vec<UserRow> = q
-        .sort
-        .apply(query, q.after.as_ref())?
-        .select(UserRow::as_select())
-        .limit(q.limit + 1)
-        .load(conn)?;
-    let data = rows
-        .iter()
-        .map(UserRow::to_user)
-        .collect::<ApiResult<Vec<_>>>()?;
-    let (data, next_cursor) = q.finish(data, UserOrder::key_of);
-    Ok(UserPage {
-        data,
-        next_cursor,
-        total: None,
-    })
+    let filtered = || {
+        let mut query = users::table.into_boxed();
+        if let Some(role) = q.filters.role {
+            query = query.filter(users::role.eq(role.as_str()));
+        }
+        if let Some(active) = q.filters.active {
+            query = query.filter(users::active.eq(active));
+        }
+        query
+    };
+    crate::load_page!(conn, q, filtered(), UserRow => |r| r.to_user(), UserPage)
 }
