@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
 use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
@@ -106,6 +108,105 @@ pub fn custom_fields(fields: &Map<String, Value>) -> Result<(), ValidationError>
         return Err(rule("too_large", "custom fields may take at most 16 KiB"));
     }
     Ok(())
+}
+
+/// Checks a normalized input: its `#[validate]` rules (formats and rules
+/// of their own) and the string lengths its contract schema states, so each
+/// length limit is written once, in `#[schema(min_length, max_length)]`, and
+/// reaches both the contract and this check. One error per field: a field a
+/// rule already refused is not reported again for its length.
+pub fn check<T>(input: &T) -> crate::error::ApiResult<()>
+where
+    T: validator::Validate + utoipa::ToSchema + serde::Serialize,
+{
+    let mut errors = match input.validate() {
+        Ok(()) => Vec::new(),
+        Err(e) => match to_api_error(e) {
+            ApiError::Validation(errors) => errors,
+            other => return Err(other),
+        },
+    };
+    let document = serde_json::to_value(input)?;
+    let mut components = Vec::new();
+    T::schemas(&mut components);
+    let components: std::collections::BTreeMap<String, RefOr<Schema>> =
+        components.into_iter().collect();
+    let mut lengths = Vec::new();
+    length_limits(&document, &T::schema(), &components, "", &mut lengths);
+    for e in lengths {
+        if !errors.iter().any(|r| r.field == e.field) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    Err(ApiError::Validation(errors))
+}
+
+/// The `minLength`/`maxLength` of every string in `value` that `schema`
+/// constrains (properties of objects, through `$ref`s and `oneOf`s).
+fn length_limits(
+    value: &Value,
+    schema: &RefOr<Schema>,
+    components: &std::collections::BTreeMap<String, RefOr<Schema>>,
+    path: &str,
+    out: &mut Vec<FieldError>,
+) {
+    match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+            if let Some(schema) = components.get(name) {
+                length_limits(value, schema, components, path, out);
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of)) => {
+            for item in &one_of.items {
+                length_limits(value, item, components, path, out);
+            }
+        }
+        RefOr::T(Schema::AllOf(all_of)) => {
+            for item in &all_of.items {
+                length_limits(value, item, components, path, out);
+            }
+        }
+        RefOr::T(Schema::Object(object)) => match value {
+            Value::String(text) => {
+                let n = text.chars().count();
+                let (min, max) = (object.min_length, object.max_length);
+                if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+                    let (code, message) = match (min, max) {
+                        (Some(min), Some(max)) => {
+                            ("length", format!("must be {min} to {max} characters"))
+                        }
+                        (None, Some(max)) => {
+                            ("too_long", format!("must be at most {max} characters"))
+                        }
+                        (Some(min), None) => {
+                            ("length", format!("must be at least {min} characters"))
+                        }
+                        (None, None) => ("length", "has an invalid length".to_string()),
+                    };
+                    out.push(FieldError::new(path, code, message));
+                }
+            }
+            Value::Object(fields) => {
+                for (name, property) in &object.properties {
+                    if let Some(field) = fields.get(name) {
+                        let here = if path.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{path}.{name}")
+                        };
+                        length_limits(field, property, components, &here, out);
+                    }
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
 }
 
 /// Flattens validator's nested errors into `{field, code, message}` with

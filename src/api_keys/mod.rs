@@ -21,11 +21,10 @@ use crate::validation;
 const RESOURCE: ResourceKind = ResourceKind::ApiKeys;
 
 /// A new API key.
-#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyInput {
     /// What the key is for.
-    #[validate(length(min = 1, max = 100, code = "length"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -103,7 +102,7 @@ crate::record!(ApiKey);
 impl ApiKeyInput {
     pub fn normalized(mut self) -> ApiResult<Self> {
         self.name = self.name.trim().to_string();
-        self.validate().map_err(validation::to_api_error)?;
+        validation::check(&self)?;
         if self.expires_at.is_some_and(|t| t <= Utc::now()) {
             return Err(ApiError::field(
                 "expires_at",

@@ -23,14 +23,12 @@ crate::page_type!(ContactPage, Contact, "A page of contacts.");
 #[serde(deny_unknown_fields)]
 pub struct ContactInput {
     /// The customer this person belongs to.
-    #[validate(length(min = 1, max = 64, code = "length"))]
     #[schema(
         min_length = 1,
         max_length = 64,
         pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
     )]
     pub customer_id: String,
-    #[validate(length(min = 1, max = 100, code = "length"))]
     #[schema(
         min_length = 1,
         max_length = 100,
@@ -38,13 +36,12 @@ pub struct ContactInput {
     )]
     #[schema(example = "Ada")]
     pub first_name: String,
-    #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
     #[serde(default)]
     #[schema(example = "Lovelace")]
     pub last_name: Option<String>,
     /// Stored lower-case.
-    #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[validate(email(code = "invalid_email"))]
     #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     #[serde(default)]
     pub email: Option<String>,
@@ -53,7 +50,6 @@ pub struct ContactInput {
     #[schema(value_type = Option<validation::schema::Phone>)]
     pub phone: Option<String>,
     /// Job title.
-    #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
     #[serde(default)]
     pub title: Option<String>,
@@ -61,7 +57,6 @@ pub struct ContactInput {
     #[serde(default)]
     pub is_primary: bool,
     /// Your own key for this contact; unique. Blank means none.
-    #[validate(length(min = 1, max = 200, code = "length"))]
     #[schema(max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
@@ -89,7 +84,7 @@ impl ContactInput {
         ] {
             clean(field);
         }
-        self.validate().map_err(validation::to_api_error)?;
+        validation::check(&self)?;
         Ok(self)
     }
 }

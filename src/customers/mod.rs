@@ -68,24 +68,19 @@ crate::text_enum! {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
-    #[validate(length(max = 200, code = "too_long"))]
     #[schema(max_length = 200)]
     #[serde(default)]
     pub line1: Option<String>,
-    #[validate(length(max = 200, code = "too_long"))]
     #[schema(max_length = 200)]
     #[serde(default)]
     pub line2: Option<String>,
-    #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
     #[serde(default)]
     pub city: Option<String>,
     /// State, province or region.
-    #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
     #[serde(default)]
     pub region: Option<String>,
-    #[validate(length(max = 20, code = "too_long"))]
     #[schema(max_length = 20)]
     #[serde(default)]
     pub postal_code: Option<String>,
@@ -129,7 +124,6 @@ fn default_stage() -> LifecycleStage {
 pub struct CustomerInput {
     pub kind: CustomerKind,
     /// Display name: the person's full name or the company's name.
-    #[validate(length(min = 1, max = 200, code = "length"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -138,7 +132,7 @@ pub struct CustomerInput {
     #[schema(example = "Acme GmbH")]
     pub name: String,
     /// Unique among customers; stored lower-case.
-    #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
+    #[validate(email(code = "invalid_email"))]
     #[schema(value_type = Option<validation::schema::EmailOrBlank>)]
     #[serde(default)]
     pub email: Option<String>,
@@ -151,7 +145,6 @@ pub struct CustomerInput {
     #[serde(default)]
     #[schema(value_type = Option<validation::schema::WebUrl>)]
     pub website: Option<String>,
-    #[validate(length(max = 100, code = "too_long"))]
     #[schema(max_length = 100)]
     #[serde(default)]
     pub industry: Option<String>,
@@ -169,12 +162,10 @@ pub struct CustomerInput {
     #[serde(default)]
     pub sms_opt_in: bool,
     /// The customer who referred this one.
-    #[validate(length(max = 64, code = "too_long"))]
     #[schema(max_length = 64)]
     #[serde(default)]
     pub referred_by_id: Option<String>,
     /// The user responsible for this customer.
-    #[validate(length(max = 64, code = "too_long"))]
     #[schema(max_length = 64)]
     #[serde(default)]
     pub owner_id: Option<String>,
@@ -190,7 +181,6 @@ pub struct CustomerInput {
     pub custom_fields: Map<String, Value>,
     /// Your own key for this customer (for example the ERP's); unique.
     /// Blank means none.
-    #[validate(length(min = 1, max = 200, code = "length"))]
     #[schema(max_length = 200)]
     #[serde(default)]
     pub external_id: Option<String>,
@@ -248,7 +238,7 @@ impl CustomerInput {
             self.address = None;
         }
         self.tags = validation::normalize_tags(std::mem::take(&mut self.tags));
-        self.validate().map_err(validation::to_api_error)?;
+        validation::check(&self)?;
         Ok(self)
     }
 }
@@ -433,4 +423,56 @@ pub fn check_references(id: &str, input: &CustomerInput) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(doc: Value) -> Vec<(String, String)> {
+        let input: CustomerInput = match serde_json::from_value(doc) {
+            Ok(input) => input,
+            Err(e) => return vec![("parse".into(), e.to_string())],
+        };
+        match input.normalized() {
+            Ok(_) => Vec::new(),
+            Err(ApiError::Validation(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.code)).collect()
+            }
+            Err(other) => vec![("other".into(), other.to_string())],
+        }
+    }
+
+    /// The limits written in `#[schema]` are the ones enforced, once per field.
+    #[test]
+    fn schema_lengths_are_enforced_once_per_field() {
+        let long = |n: usize| "x".repeat(n);
+        assert!(errors_of(serde_json::json!({"kind": "person", "name": long(200)})).is_empty());
+        assert_eq!(
+            errors_of(serde_json::json!({
+                "kind": "person",
+                "name": long(201),
+                "industry": long(101),
+                "address": {"city": long(101), "postal_code": long(20)},
+                "external_id": long(201),
+            })),
+            vec![
+                ("address.city".to_string(), "too_long".to_string()),
+                ("external_id".to_string(), "too_long".to_string()),
+                ("industry".to_string(), "too_long".to_string()),
+                ("name".to_string(), "length".to_string()),
+            ]
+        );
+        // Counted in characters, after trimming.
+        assert!(errors_of(
+            serde_json::json!({"kind": "person", "name": format!("  {}  ", "é".repeat(200))})
+        )
+        .is_empty());
+        // A field its own rule refuses is reported once.
+        let email = format!("{}@example.com", long(250));
+        assert_eq!(
+            errors_of(serde_json::json!({"kind": "person", "name": "n", "email": email})),
+            vec![("email".to_string(), "invalid_email".to_string())]
+        );
+    }
 }

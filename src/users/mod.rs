@@ -21,14 +21,13 @@ fn default_true() -> bool {
 }
 
 /// A new user.
-#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
     /// Sign-in name; unique, stored lower-case.
     #[validate(email(code = "invalid_email"), length(max = 254, code = "too_long"))]
     #[schema(value_type = validation::schema::Email)]
     pub email: String,
-    #[validate(length(min = 1, max = 200, code = "length"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -37,7 +36,6 @@ pub struct UserInput {
     pub name: String,
     pub role: Role,
     /// 8 to 256 characters.
-    #[validate(length(min = 8, max = 256, code = "length"))]
     #[schema(min_length = 8, max_length = 256)]
     #[schema(format = Password)]
     pub password: String,
@@ -76,7 +74,7 @@ impl UserInput {
     pub fn normalized(mut self) -> ApiResult<Self> {
         self.email = self.email.trim().to_lowercase();
         self.name = self.name.trim().to_string();
-        self.validate().map_err(validation::to_api_error)?;
+        validation::check(&self)?;
         Ok(self)
     }
 }
