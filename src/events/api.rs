@@ -73,6 +73,10 @@ pub async fn page(
 ) -> ApiResult<HttpResponse> {
     let after = after(after_seq)?;
     let limit = pagination::limit(limit)?;
+    // Every record's history starts with its creation: no event at all for
+    // the id means there never was such a record (a deleted one keeps its
+    // history, deletion included).
+    let whole_history_of = record_id.clone().filter(|_| after == 0);
     let page = auth::authorize(state, credentials, Need::Read, move |conn, actor| {
         if let [only] = resources.as_slice() {
             if only.admin_only() && actor.role != Role::Admin {
@@ -95,6 +99,9 @@ pub async fn page(
     })
     .await?;
     let mut data = page;
+    if whole_history_of.is_some() && data.is_empty() {
+        return Err(ApiError::not_found("record"));
+    }
     let has_more = data.len() as i64 > limit;
     data.truncate(limit as usize);
     let next_after = data.last().map(|e| e.seq).unwrap_or(after);

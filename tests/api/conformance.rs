@@ -756,10 +756,17 @@ pub fn not_found(app: &TestApp, res: &Resource) {
             app.patch(&url, &app.admin_token, &patch()).problem(404);
         }
         app.delete(&url, &app.admin_token).problem(404);
+        // A record that never existed has no history either.
+        if let Some(history) = res.history_of(unknown) {
+            app.get(&history, &app.admin_token).problem(404);
+        }
     }
-    // A deleted record is unknown too.
+    // A deleted record is unknown too (its history, deletion included, stays).
     let gone = id(&run.create(|_| {}));
     app.delete(&res.record(&gone), &app.admin_token).expect(204);
+    if let Some(history) = res.history_of(&gone) {
+        app.get(&history, &app.admin_token).expect(200);
+    }
     if res.read_one {
         app.get(&res.record(&gone), &app.admin_token).problem(404);
     }

@@ -18,6 +18,7 @@ both_backends!(
     user_and_key_events_are_for_admins_only,
     bad_parameters_are_refused,
     concurrent_writers_are_seen_exactly_once,
+    history_outlives_its_record_but_not_an_unknown_id,
 );
 
 fn id_of(v: &Value) -> String {
@@ -498,4 +499,31 @@ fn concurrent_writers_are_seen_exactly_once(app: &TestApp) {
         .json()["total"]
         .clone();
     assert_eq!(total, THREADS * PER_THREAD);
+}
+
+fn history_outlives_its_record_but_not_an_unknown_id(app: &TestApp) {
+    let customer = app.customer(json!({}));
+    let url = format!("/api/v1/customers/{}/history", id_of(&customer));
+    app.delete(
+        &format!("/api/v1/customers/{}", id_of(&customer)),
+        &app.admin_token,
+    )
+    .expect(204);
+    let history = app.get(&url, &app.admin_token).expect(200).json();
+    let actions: Vec<&str> = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["created", "deleted"]);
+    // Past its end, an empty page; an id that never existed has no history.
+    let after = history["next_after"].as_i64().unwrap();
+    let rest = app
+        .get(&format!("{url}?after={after}"), &app.admin_token)
+        .expect(200)
+        .json();
+    assert_eq!(rest["data"], json!([]));
+    app.get("/api/v1/customers/never-existed/history", &app.admin_token)
+        .problem(404);
 }
