@@ -20,7 +20,8 @@ use crate::state::AppState;
     request_body = ApiKeyInput,
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = NewApiKey, headers(
-            ("Location" = String, description = "URL of the new key"))),
+            ("Location" = String, description = "URL of the new key"),
+            ("ETag" = String, description = "Version of the record; `If-Match` on revoke"))),
         CreateErrors,
     ),
     security(("bearer" = []))
@@ -49,6 +50,7 @@ pub async fn create_api_key(
             header::LOCATION,
             format!("/api/v1/api-keys/{}", created.api_key.id),
         ))
+        .insert_header((header::ETAG, crate::http::etag(created.api_key.version)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("application/json")
         .body(serde_json::to_string(&created)?))
