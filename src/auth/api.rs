@@ -172,6 +172,11 @@ async fn refuse(
     Err(error)
 }
 
+/// The throttle key of the user `id`'s account (404 for no such user).
+fn account_key_of(conn: &mut crate::db::DbConn, id: &str) -> ApiResult<String> {
+    Ok(throttle::account_key(&users::get(conn, id)?.email))
+}
+
 /// An account's failed sign-ins in the current window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginLock {
@@ -203,8 +208,8 @@ pub async fn get_login_lock(
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
     let counts = super::authorize(&state, credentials, Need::Admin, move |conn, _| {
-        let user = users::get(conn, &id)?;
-        LoginThrottle::read(conn, &[throttle::account_key(&user.email).as_str()])
+        let key = account_key_of(conn, &id)?;
+        LoginThrottle::read(conn, &[key.as_str()])
     })
     .await?;
     let now = db::now();
@@ -244,10 +249,9 @@ pub async fn clear_login_lock(
     RecordId(id): RecordId,
 ) -> ApiResult<HttpResponse> {
     let key = super::authorize(&state, credentials, Need::Admin, move |conn, actor| {
-        let user = users::get(conn, &id)?;
-        let key = throttle::account_key(&user.email);
+        let key = account_key_of(conn, &id)?;
         LoginThrottle::clear(conn, &key)?;
-        log::info!("login lock of user {} cleared by {}", user.id, actor.id);
+        log::info!("login lock of user {id} cleared by {}", actor.id);
         Ok(key)
     })
     .await?;

@@ -154,6 +154,13 @@ pub fn update(
 /// declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
     let current = read_locked(tx.conn(), id, if_match)?;
+    let changes = remove(tx, &current)?;
+    events::append(tx, actor, &changes)
+}
+
+/// Removes a customer read locked, after its dependents; returns every change.
+fn remove(tx: &mut Tx, current: &Customer) -> ApiResult<Vec<Change>> {
+    let id = current.id.as_str();
     let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
@@ -161,7 +168,7 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
         .execute(conn)
         .map_err(db::refused_delete)?;
     changes.push(Change::deleted(RESOURCE, id, current.to_json()?));
-    events::append(tx, actor, &changes)
+    Ok(changes)
 }
 
 /// Customers as dependents of other records.
@@ -190,11 +197,7 @@ impl Referrers for Referring {
         let mut changes = Vec::new();
         for other in ids {
             let current = read_locked(tx.conn(), &other, &IfMatch::default())?;
-            changes.extend(dependents::before_delete(tx, super::DEPENDENTS, &other)?);
-            let conn = tx.conn();
-            tags::remove_all(conn, RESOURCE.as_str(), &other)?;
-            diesel::delete(customers::table.find(&other)).execute(conn)?;
-            changes.push(Change::deleted(RESOURCE, &other, current.to_json()?));
+            changes.extend(remove(tx, &current)?);
         }
         Ok(changes)
     }

@@ -143,17 +143,7 @@ impl<S: SortOrder, F: ListFilters> ListQuery<S, F> {
         let filters: F = super::body::query_from_str(&rest)?;
 
         let mut errors = Vec::new();
-        let limit = match shared.limit.map(|v| v.parse::<i64>()) {
-            None => pagination::DEFAULT_LIMIT,
-            Some(Ok(n)) if (1..=pagination::MAX_LIMIT).contains(&n) => n,
-            Some(Ok(_)) => {
-                errors.push(FieldError::new(
-                    "limit",
-                    "out_of_range",
-                    format!("must be between 1 and {}", pagination::MAX_LIMIT),
-                ));
-                pagination::DEFAULT_LIMIT
-            }
+        let limit = match shared.limit.map(str::parse::<i64>) {
             Some(Err(_)) => {
                 errors.push(FieldError::new(
                     "limit",
@@ -162,6 +152,11 @@ impl<S: SortOrder, F: ListFilters> ListQuery<S, F> {
                 ));
                 pagination::DEFAULT_LIMIT
             }
+            n => collect(
+                pagination::limit(n.and_then(Result::ok)),
+                pagination::DEFAULT_LIMIT,
+                &mut errors,
+            )?,
         };
         let sort = match shared.sort {
             None => S::DEFAULT,
@@ -190,14 +185,7 @@ impl<S: SortOrder, F: ListFilters> ListQuery<S, F> {
                 false
             }
         };
-        let search = match pagination::search_pattern(shared.q) {
-            Ok(pattern) => pattern,
-            Err(ApiError::Validation(mut e)) => {
-                errors.append(&mut e);
-                None
-            }
-            Err(e) => return Err(e),
-        };
+        let search = collect(pagination::search_pattern(shared.q), None, &mut errors)?;
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -210,6 +198,18 @@ impl<S: SortOrder, F: ListFilters> ListQuery<S, F> {
             include_total,
             filters,
         })
+    }
+}
+
+/// A parameter's value, or its default with its validation errors kept so
+/// that one answer names every bad parameter.
+fn collect<T>(result: ApiResult<T>, default: T, errors: &mut Vec<FieldError>) -> ApiResult<T> {
+    match result {
+        Err(ApiError::Validation(mut e)) => {
+            errors.append(&mut e);
+            Ok(default)
+        }
+        other => other,
     }
 }
 
