@@ -30,6 +30,8 @@ pub struct Config {
     pub login_refusal_delay_ms: u64,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The currency of customers' `value` figures, filters and sorts.
+    pub base_currency: String,
 }
 
 /// A value that never prints.
@@ -217,7 +219,20 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let base_currency = match get("CRM_BASE_CURRENCY") {
+            Some(v) if crate::currencies::is_code(&v.trim().to_ascii_uppercase()) => {
+                v.trim().to_ascii_uppercase()
+            }
+            Some(v) => {
+                return Err(bad(
+                    "CRM_BASE_CURRENCY",
+                    format!("`{v}` is not an ISO 4217 currency code such as EUR"),
+                ))
+            }
+            None => "EUR".to_string(),
+        };
         Ok(Config {
+            base_currency,
             hash_concurrency,
             hash_queue,
             login_max_failures: login_max_failures as i32,

@@ -44,6 +44,7 @@ fn referrers_of(kind: ResourceKind) -> Option<&'static dyn Referrers> {
     match kind {
         ResourceKind::Customers => Some(&crate::customers::repo::Referring),
         ResourceKind::Contacts => Some(&crate::contacts::repo::Referring),
+        ResourceKind::Orders => Some(&crate::orders::repo::Referring),
         ResourceKind::Users | ResourceKind::ApiKeys => None,
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod contacts;
 mod countries;
+mod currencies;
 pub mod customers;
 pub mod db;
 pub mod dependents;
@@ -17,6 +18,7 @@ pub mod http;
 pub mod model;
 pub mod openapi;
 pub mod ops;
+pub mod orders;
 pub mod seed;
 pub mod state;
 pub mod users;
@@ -43,6 +45,7 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(auth::api::routes)
             .configure(customers::api::routes)
             .configure(contacts::api::routes)
+            .configure(orders::api::routes)
             .configure(events::api::routes)
             .configure(users::api::routes)
             .configure(api_keys::api::routes),

@@ -173,6 +173,7 @@ pub mod errors {
         (name = "auth", description = "Sign in"),
         (name = "customers", description = "People and companies that buy"),
         (name = "contacts", description = "People at a customer"),
+        (name = "orders", description = "What customers bought, as the ERP knows it"),
         (name = "events", description = "The change feed"),
         (name = "users", description = "Who may sign in (admin)"),
         (name = "api-keys", description = "Keys for integrations (admin)"),

@@ -124,6 +124,8 @@ pub fn bootstrap(pool: &Pool, config: &Config) -> anyhow::Result<Vec<u8>> {
         Some(s) => s.expose().as_bytes().to_vec(),
         None => auth::load_or_create_secret(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    crate::customers::value::set_base_currency(&mut conn, &config.base_currency)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if users::repo::count(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))? > 0 {
         return Ok(secret);
     }

@@ -36,6 +36,17 @@ pub fn country(code: &str) -> Result<(), ValidationError> {
     }
 }
 
+pub fn currency(code: &str) -> Result<(), ValidationError> {
+    if crate::currencies::is_code(code) {
+        Ok(())
+    } else {
+        Err(rule(
+            "invalid_currency",
+            "must be an ISO 4217 currency code such as EUR",
+        ))
+    }
+}
+
 pub fn phone(phone: &str) -> Result<(), ValidationError> {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     let allowed = phone
@@ -134,7 +145,13 @@ where
     let mut lengths = Vec::new();
     length_limits(&document, &T::schema(), &components, "", &mut lengths);
     for e in lengths {
-        if !errors.iter().any(|r| r.field == e.field) {
+        let refused = |r: &FieldError| {
+            r.field == e.field
+                || e.field
+                    .strip_prefix(r.field.as_str())
+                    .is_some_and(|rest| rest.starts_with('['))
+        };
+        if !errors.iter().any(refused) {
             errors.push(e);
         }
     }
@@ -169,6 +186,15 @@ fn length_limits(
         RefOr::T(Schema::AllOf(all_of)) => {
             for item in &all_of.items {
                 length_limits(value, item, components, path, out);
+            }
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let (Value::Array(values), utoipa::openapi::schema::ArrayItems::RefOrSchema(item)) =
+                (value, &array.items)
+            {
+                for (i, value) in values.iter().enumerate() {
+                    length_limits(value, item, components, &format!("{path}[{i}]"), out);
+                }
             }
         }
         RefOr::T(Schema::Object(object)) => match value {
@@ -383,6 +409,17 @@ pub mod schema {
     }
 
     named_schema! {
+        /// An ISO 4217 currency code.
+        CurrencyCode => text()
+            .pattern(Some(format!("^(?:{})$", crate::currencies::codes().collect::<Vec<_>>().join("|"))))
+            .description(Some(
+                "An ISO 4217 currency code, such as `EUR` (lower-case is accepted and \
+                 stored upper-case).",
+            ))
+            .examples(["EUR"])
+    }
+
+    named_schema! {
         /// One tag, as [`super::tags`] checks it after trimming.
         Tag => text()
             .min_length(Some(1))
@@ -476,7 +513,7 @@ pub mod schema {
                     }
                 }
             }
-            assert_eq!(names, 9, "required names found");
+            assert_eq!(names, 17, "required names found");
         }
 
         #[test]

@@ -6,10 +6,11 @@ use super::repo::{self, ContactQuery, CustomerContactsQuery};
 use super::{Contact, ContactInput, ContactPage, ContactPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
+use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::ListRoute;
-use crate::http::{self, IfMatch, JsonBody, RecordId};
+use crate::http::{self, ExternalId, IfMatch, JsonBody, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -178,12 +179,79 @@ pub async fn delete_contact(
     .await
 }
 
+/// Read one contact by your own key (its `external_id`).
+#[utoipa::path(
+    tag = "contacts",
+    params(("external_id" = String, Path, description = "The contact's external_id")),
+    responses(
+        (status = 200, description = "The contact", body = Contact, headers(("ETag" = String, description = "Version of the record"))),
+        ReadErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/contacts/by-external-id/{external_id}")]
+pub async fn get_contact_by_external_id(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    ExternalId(key): ExternalId,
+) -> ApiResult<HttpResponse> {
+    handlers::read(
+        &state,
+        credentials,
+        key,
+        "contact",
+        repo::find_by_external_id,
+    )
+    .await
+}
+
+crate::customer_keyed_item! {
+    /// A contact in a batch: the create shape, where `customer_external_id`
+    /// may name the customer instead of `customer_id`.
+    ContactBatchItem of ContactInput
+}
+
+/// Create or update up to 1,000 contacts by your own key (`external_id`,
+/// required in every item). An item identical to the stored record changes
+/// nothing (no new version, no event).
+#[utoipa::path(
+    tag = "contacts",
+    request_body = BatchRequest<ContactBatchItem>,
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),
+        CreateErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/contacts/batch")]
+pub async fn batch_contacts(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    credentials: Credentials,
+    key: IdempotencyKey,
+    body: JsonBody<BatchBody, { batch::MAX_BODY_BYTES }>,
+) -> ApiResult<HttpResponse> {
+    batch::run(
+        &state,
+        &req,
+        credentials,
+        key,
+        body,
+        &super::batch::PARSER,
+        super::batch::upsert_batch,
+    )
+    .await
+}
+
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_customer_contacts)
         .service(create_contact)
+        .service(batch_contacts)
         .service(ListRoute::<ContactQuery, _>::new(list_contacts))
         .service(get_contact)
+        .service(get_contact_by_external_id)
         .service(update_contact)
         .service(delete_contact);
 }

@@ -2,6 +2,7 @@
 //! handlers in `api`.
 
 pub mod api;
+pub mod batch;
 pub mod repo;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -31,6 +31,18 @@ pub fn find_checked(
     )
 }
 
+/// The contact with this `external_id` and the caller check beside it.
+pub fn find_by_external_id(
+    conn: &mut DbConn,
+    external_id: &str,
+    caller: &CallerCheck,
+) -> ApiResult<Option<(Contact, bool)>> {
+    Ok(
+        crate::find_checked!(contacts by external_id, ContactRow, conn, external_id, caller)?
+            .map(|(row, valid)| (row.into_contact(), valid)),
+    )
+}
+
 pub fn get(conn: &mut DbConn, id: &str) -> ApiResult<Contact> {
     contacts::table
         .find(id)

@@ -8,9 +8,10 @@ use crate::auth::{Credentials, Need};
 use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
+use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
-use crate::http::{IfMatch, JsonBody, Query, RecordId};
+use crate::http::{ExternalId, IfMatch, JsonBody, Query, RecordId};
 use crate::openapi::errors::{CreateErrors, DeleteErrors, ListErrors, ReadErrors, UpdateErrors};
 use crate::openapi::responses as r;
 use crate::state::AppState;
@@ -182,13 +183,74 @@ pub async fn customer_history(
     .await
 }
 
+/// Read one customer by your own key (its `external_id`).
+#[utoipa::path(
+    tag = "customers",
+    params(("external_id" = String, Path, description = "The customer's external_id")),
+    responses(
+        (status = 200, description = "The customer", body = Customer, headers(("ETag" = String, description = "Version of the record"))),
+        ReadErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers/by-external-id/{external_id}")]
+pub async fn get_customer_by_external_id(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    ExternalId(key): ExternalId,
+) -> ApiResult<HttpResponse> {
+    handlers::read(
+        &state,
+        credentials,
+        key,
+        "customer",
+        repo::find_by_external_id,
+    )
+    .await
+}
+
+/// Create or update up to 1,000 customers by your own key: `external_id`
+/// (default), or `email` with `"match_on": "email"`. An item identical to the
+/// stored record changes nothing (no new version, no event).
+#[utoipa::path(
+    tag = "customers",
+    request_body = BatchRequest<CustomerInput>,
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),
+        CreateErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/customers/batch")]
+pub async fn batch_customers(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    credentials: Credentials,
+    key: IdempotencyKey,
+    body: JsonBody<BatchBody, { batch::MAX_BODY_BYTES }>,
+) -> ApiResult<HttpResponse> {
+    batch::run(
+        &state,
+        &req,
+        credentials,
+        key,
+        body,
+        &super::batch::PARSER,
+        super::batch::upsert_batch,
+    )
+    .await
+}
+
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_customer)
+        .service(batch_customers)
         .service(crate::http::list::ListRoute::<CustomerQuery, _>::new(
             list_customers,
         ))
         .service(get_customer)
+        .service(get_customer_by_external_id)
         .service(update_customer)
         .service(delete_customer)
         .service(customer_history);

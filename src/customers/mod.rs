@@ -3,7 +3,9 @@
 //! queries and `api` the HTTP handlers.
 
 pub mod api;
+pub mod batch;
 pub mod repo;
+pub mod value;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -28,6 +30,12 @@ pub const DEPENDENTS: &[Dependent] = &[
         field: "customer_id",
         on_delete: OnDelete::Cascade,
         hint: "",
+    },
+    Dependent {
+        resource: ResourceKind::Orders,
+        field: "customer_id",
+        on_delete: OnDelete::Refuse,
+        hint: "orders are the ERP's records: delete or move them first",
     },
     Dependent {
         resource: ResourceKind::Customers,
@@ -267,6 +275,9 @@ pub struct Customer {
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
     pub external_id: Option<String>,
+    /// What the customer spent, from its orders (read-only; changes to it do
+    /// not change `version`).
+    pub value: value::CustomerValue,
     /// Grows by one on every change; the `ETag` is this number in quotes.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -379,8 +390,10 @@ impl CustomerRow {
         }
     }
 
-    pub fn into_customer(self) -> ApiResult<Customer> {
+    /// The customer of this row, with its value (kept beside the row).
+    pub fn into_customer(self, value: value::CustomerValue) -> ApiResult<Customer> {
         Ok(Customer {
+            value,
             kind: CustomerKind::from_db(&self.kind)?,
             lifecycle_stage: LifecycleStage::from_db(&self.lifecycle_stage)?,
             tier: self.tier.as_deref().map(Tier::from_db).transpose()?,
@@ -410,6 +423,23 @@ impl CustomerRow {
             created_at: db::to_utc(self.created_at),
             updated_at: db::to_utc(self.updated_at),
         })
+    }
+}
+
+/// A customer as read: its row and its value document.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = customers)]
+pub struct StoredCustomer {
+    #[diesel(embed)]
+    pub row: CustomerRow,
+    pub value_figures: String,
+}
+
+impl StoredCustomer {
+    pub fn into_customer(self) -> ApiResult<Customer> {
+        let value = value::from_document(&self.value_figures)?;
+        self.row.into_customer(value)
     }
 }
 

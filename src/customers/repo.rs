@@ -8,8 +8,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{
-    check_references, Customer, CustomerInput, CustomerKind, CustomerPage, CustomerRow,
-    LifecycleStage, Tier,
+    check_references, value, Customer, CustomerInput, CustomerKind, CustomerPage, CustomerRow,
+    LifecycleStage, StoredCustomer, Tier,
 };
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{customers, record_tags, users};
@@ -26,10 +26,21 @@ const RESOURCE: ResourceKind = ResourceKind::Customers;
 pub fn find(conn: &mut DbConn, id: &str) -> ApiResult<Option<Customer>> {
     customers::table
         .find(id)
-        .select(CustomerRow::as_select())
+        .select(StoredCustomer::as_select())
         .first(conn)
         .optional()?
-        .map(CustomerRow::into_customer)
+        .map(StoredCustomer::into_customer)
+        .transpose()
+}
+
+/// The customer with this `external_id` and the caller check beside it.
+pub fn find_by_external_id(
+    conn: &mut DbConn,
+    external_id: &str,
+    caller: &CallerCheck,
+) -> ApiResult<Option<(Customer, bool)>> {
+    crate::find_checked!(customers by external_id, StoredCustomer, conn, external_id, caller)?
+        .map(|(row, valid)| Ok((row.into_customer()?, valid)))
         .transpose()
 }
 
@@ -39,7 +50,7 @@ pub fn find_checked(
     id: &str,
     caller: &CallerCheck,
 ) -> ApiResult<Option<(Customer, bool)>> {
-    crate::find_checked!(customers, CustomerRow, conn, id, caller)?
+    crate::find_checked!(customers, StoredCustomer, conn, id, caller)?
         .map(|(row, valid)| Ok((row.into_customer()?, valid)))
         .transpose()
 }
@@ -89,7 +100,7 @@ pub fn create(tx: &mut Tx, actor: &Actor, input: CustomerInput) -> ApiResult<Cus
         .values(&row)
         .execute(conn)?;
     tags::add(conn, RESOURCE.as_str(), &id, &input.tags)?;
-    let customer = row.into_customer()?;
+    let customer = row.into_customer(value::from_document("{}")?)?;
     events::append(
         tx,
         actor,
@@ -136,7 +147,7 @@ pub fn update(
     if input.tags != current.tags {
         tags::replace(conn, RESOURCE.as_str(), id, &input.tags)?;
     }
-    let customer = row.into_customer()?;
+    let customer = row.into_customer(current.value.clone())?;
     events::append(
         tx,
         actor,
@@ -243,6 +254,25 @@ crate::sort_order! {
         UpdatedAtDesc => "-updated_at": updated_at time desc,
         Name => "name": name text asc,
         NameDesc => "-name": name text desc,
+        TotalSpent => "total_spent": value_total_spent int asc by total_spent,
+        TotalSpentDesc => "-total_spent": value_total_spent int desc by total_spent,
+        LastOrderAt => "last_order_at": value_last_order_at time asc by last_order_sort_key,
+        LastOrderAtDesc => "-last_order_at": value_last_order_at time desc by last_order_sort_key,
+    }
+}
+
+impl Customer {
+    /// The base currency's total, the key of the `total_spent` sorts.
+    fn total_spent(&self) -> i64 {
+        self.value.total_spent
+    }
+
+    /// The key of the `last_order_at` sorts: customers without orders sort
+    /// as if their last order was at the epoch.
+    fn last_order_sort_key(&self) -> DateTime<Utc> {
+        self.value
+            .last_order_at
+            .unwrap_or_else(|| db::to_utc(value::never()))
     }
 }
 
@@ -266,6 +296,16 @@ pub struct CustomerFilters {
     pub created_before: Option<DateTime<Utc>>,
     /// Changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
+    /// Spent at least this much in the base currency (minor units).
+    pub total_spent_min: Option<i64>,
+    /// Spent at most this much in the base currency (minor units).
+    pub total_spent_max: Option<i64>,
+    /// At least this many counted orders in the base currency.
+    pub order_count_min: Option<i64>,
+    /// Last counted order (base currency) before this time; customers without orders do not match.
+    pub last_order_before: Option<DateTime<Utc>>,
+    /// Last counted order (base currency) at or after this time.
+    pub last_order_after: Option<DateTime<Utc>>,
 }
 
 impl ListFilters for CustomerFilters {
@@ -313,6 +353,23 @@ fn filtered(q: &CustomerQuery) -> Boxed<'static> {
     if let Some(t) = p.updated_since {
         query = query.filter(customers::updated_at.ge(db::from_utc(t)));
     }
+    if let Some(n) = p.total_spent_min {
+        query = query.filter(customers::value_total_spent.ge(n));
+    }
+    if let Some(n) = p.total_spent_max {
+        query = query.filter(customers::value_total_spent.le(n));
+    }
+    if let Some(n) = p.order_count_min {
+        query = query.filter(customers::value_order_count.ge(n));
+    }
+    if let Some(t) = p.last_order_before {
+        query = query
+            .filter(customers::value_last_order_at.lt(db::from_utc(t)))
+            .filter(customers::value_order_count.gt(0));
+    }
+    if let Some(t) = p.last_order_after {
+        query = query.filter(customers::value_last_order_at.ge(db::from_utc(t)));
+    }
     if let Some(pattern) = &q.search {
         query = query.filter(customers::search_text.like(pattern.clone()).escape('\\'));
     }
@@ -320,5 +377,5 @@ fn filtered(q: &CustomerQuery) -> Boxed<'static> {
 }
 
 pub fn list(conn: &mut DbConn, q: &CustomerQuery) -> ApiResult<CustomerPage> {
-    crate::load_page!(conn, q, filtered(q), CustomerRow => CustomerRow::into_customer, CustomerPage)
+    crate::load_page!(conn, q, filtered(q), StoredCustomer => StoredCustomer::into_customer, CustomerPage)
 }

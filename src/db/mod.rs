@@ -238,6 +238,15 @@ impl Tx<'_> {
     pub fn conn(&mut self) -> &mut DbConn {
         self.conn
     }
+
+    /// Runs `work` in a savepoint: when it fails, what it wrote is undone
+    /// and the transaction goes on (one item of a batch failing alone).
+    pub fn savepoint<T, F>(&mut self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Tx) -> Result<T, ApiError>,
+    {
+        self.conn.transaction(|conn| work(&mut Tx { conn }))
+    }
 }
 
 /// A write transaction. On SQLite the write lock is taken up front so that two
@@ -286,14 +295,18 @@ macro_rules! on_backend {
     };
 }
 
-/// Reads the row `id` of `$table` as `$row` together with
+/// Reads the row `id` (or the row whose unique `$key` is the value given)
+/// of `$table` as `$row` together with
 /// [`crate::auth::CallerCheck::is_valid`], on the concrete connection, for
 /// [`crate::auth::authorize_read`]: `Option<($row, bool)>`.
 #[macro_export]
 macro_rules! find_checked {
     ($table:ident, $row:ty, $conn:expr, $id:expr, $caller:expr) => {
+        $crate::find_checked!($table by id, $row, $conn, $id, $caller)
+    };
+    ($table:ident by $key:ident, $row:ty, $conn:expr, $id:expr, $caller:expr) => {
         $crate::on_backend!($conn, |c| $table::table
-            .find($id)
+            .filter($table::$key.eq($id))
             .select((
                 <$row as diesel::SelectableHelper<_>>::as_select(),
                 $caller.is_valid()

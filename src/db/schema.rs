@@ -67,6 +67,10 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        value_order_count -> BigInt,
+        value_total_spent -> BigInt,
+        value_last_order_at -> Timestamp,
+        value_figures -> Text,
     }
 }
 
@@ -131,6 +135,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        customer_id -> Text,
+        external_id -> Nullable<Text>,
+        number -> Nullable<Text>,
+        ordered_at -> Timestamp,
+        status -> Text,
+        currency -> Text,
+        subtotal -> BigInt,
+        shipping -> BigInt,
+        tax -> BigInt,
+        total -> BigInt,
+        tags -> Text,
+        custom_fields -> Text,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    order_items (order_id, position) {
+        order_id -> Text,
+        position -> Integer,
+        sku -> Text,
+        name -> Nullable<Text>,
+        quantity -> BigInt,
+        unit_price -> BigInt,
+        discount -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
     users,
@@ -141,4 +179,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     idempotency_keys,
     login_throttle,
+    orders,
+    order_items,
 );

@@ -39,6 +39,7 @@ crate::text_enum! {
         Contacts => "contacts",
         Users => "users",
         ApiKeys => "api_keys",
+        Orders => "orders",
     }
 }
 
@@ -48,7 +49,7 @@ impl ResourceKind {
     pub fn admin_only(self) -> bool {
         match self {
             ResourceKind::Users | ResourceKind::ApiKeys => true,
-            ResourceKind::Customers | ResourceKind::Contacts => false,
+            ResourceKind::Customers | ResourceKind::Contacts | ResourceKind::Orders => false,
         }
     }
 }

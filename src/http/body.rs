@@ -16,7 +16,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// but parsed into `T` only by [`JsonBody::parse`], which handlers call once
 /// the caller is authorized: a caller without the role gets 403, not a
 /// validation answer.
-pub struct JsonBody<T> {
+pub struct JsonBody<T, const LIMIT: usize = MAX_BODY_BYTES> {
     pub bytes: web::Bytes,
     target: std::marker::PhantomData<fn() -> T>,
 }
@@ -27,7 +27,7 @@ pub struct Parsed<T> {
     pub document: serde_json::Value,
 }
 
-impl<T: DeserializeOwned> JsonBody<T> {
+impl<T: DeserializeOwned, const LIMIT: usize> JsonBody<T, LIMIT> {
     /// 400 for malformed JSON; 422 naming the field for a wrong shape.
     pub fn parse(&self) -> ApiResult<Parsed<T>> {
         let document = serde_json::from_slice::<UniqueKeys>(&self.bytes)
@@ -58,7 +58,7 @@ impl<T: DeserializeOwned> JsonBody<T> {
     }
 }
 
-impl<T: 'static> FromRequest for JsonBody<T> {
+impl<T: 'static, const LIMIT: usize> FromRequest for JsonBody<T, LIMIT> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -80,7 +80,7 @@ impl<T: 'static> FromRequest for JsonBody<T> {
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+            if declared_len.is_some_and(|n| n > LIMIT) {
                 return Err(ApiError::PayloadTooLarge);
             }
             if !content_type_ok {
@@ -90,7 +90,7 @@ impl<T: 'static> FromRequest for JsonBody<T> {
             while let Some(chunk) = payload.next().await {
                 let chunk =
                     chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
-                if buf.len() + chunk.len() > MAX_BODY_BYTES {
+                if buf.len() + chunk.len() > LIMIT {
                     return Err(ApiError::PayloadTooLarge);
                 }
                 buf.extend_from_slice(&chunk);

@@ -123,33 +123,49 @@ impl FromRequest for IdempotencyKey {
     }
 }
 
-/// What a create produced: enough to answer it now and to replay it later.
+/// What a create (or another idempotent `POST`) produced: enough to answer
+/// it now and to replay it later.
 pub struct Created {
-    pub location: String,
+    pub status: StatusCode,
+    pub location: Option<String>,
     pub body: serde_json::Value,
-    pub version: i64,
+    /// The record's version, for the `ETag`.
+    pub version: Option<i64>,
 }
 
 impl Created {
     /// The record `id` of the collection at `collection` (e.g. `/api/v1/customers`).
     pub fn record(collection: &str, id: &str, version: i64, body: serde_json::Value) -> Self {
         Created {
-            location: format!("{collection}/{id}"),
+            status: StatusCode::CREATED,
+            location: Some(format!("{collection}/{id}")),
             body,
-            version,
+            version: Some(version),
+        }
+    }
+
+    /// An answer that is not one new record (a batch's results).
+    pub fn answer(status: StatusCode, body: serde_json::Value) -> Self {
+        Created {
+            status,
+            location: None,
+            body,
+            version: None,
         }
     }
 }
 
 struct Answer {
+    status: StatusCode,
     location: Option<String>,
     body: String,
-    version: i64,
+    version: Option<i64>,
     replayed: bool,
 }
 
 /// Runs a create as an authorized caller inside one write transaction,
-/// honouring `Idempotency-Key`, and answers 201 with `Location` and `ETag`.
+/// honouring `Idempotency-Key`, and answers 201 with `Location` and `ETag`
+/// (or the status the work chose, for a `POST` that is not one create).
 pub async fn create<F>(
     state: &web::Data<AppState>,
     credentials: Credentials,
@@ -171,7 +187,8 @@ where
         let Some((key, fingerprint)) = keyed else {
             let created = db::write_tx(conn, |c| work(c, actor))?;
             return Ok(Answer {
-                location: Some(created.location),
+                status: created.status,
+                location: created.location,
                 body: created.body.to_string(),
                 version: created.version,
                 replayed: false,
@@ -214,13 +231,14 @@ where
             let body = created.body.to_string();
             diesel::update(ik::table.find((&actor.id, &key)))
                 .set((
-                    ik::status_code.eq(i32::from(StatusCode::CREATED.as_u16())),
+                    ik::status_code.eq(i32::from(created.status.as_u16())),
                     ik::location.eq(&created.location),
                     ik::body.eq(&body),
                 ))
                 .execute(c.conn())?;
             Ok(Answer {
-                location: Some(created.location),
+                status: created.status,
+                location: created.location,
                 body,
                 version: created.version,
                 replayed: false,
@@ -238,9 +256,11 @@ where
         }
     })
     .await?;
-    let mut res = HttpResponse::Created();
-    res.content_type("application/json")
-        .insert_header((header::ETAG, crate::http::etag(answer.version)));
+    let mut res = HttpResponse::build(answer.status);
+    res.content_type("application/json");
+    if let Some(version) = answer.version {
+        res.insert_header((header::ETAG, crate::http::etag(version)));
+    }
     if let Some(location) = answer.location {
         res.insert_header((header::LOCATION, location));
     }
@@ -257,13 +277,13 @@ fn replay(
     fingerprint: &str,
 ) -> ApiResult<Option<Answer>> {
     let cutoff = db::now() - Duration::hours(RETENTION_HOURS);
-    let stored: Option<(String, Option<String>, String)> = ik::table
+    let stored: Option<(String, i32, Option<String>, String)> = ik::table
         .find((&actor.id, key))
         .filter(ik::created_at.ge(cutoff))
-        .select((ik::request_hash, ik::location, ik::body))
+        .select((ik::request_hash, ik::status_code, ik::location, ik::body))
         .first(conn)
         .optional()?;
-    let Some((hash, location, body)) = stored else {
+    let Some((hash, status, location, body)) = stored else {
         return Ok(None);
     };
     if hash != fingerprint {
@@ -271,11 +291,19 @@ fn replay(
             "this Idempotency-Key was already used with a different request".into(),
         ));
     }
-    let version = serde_json::from_str::<serde_json::Value>(&body)
+    let status = u16::try_from(status)
         .ok()
-        .and_then(|v| v.get("version").and_then(|v| v.as_i64()))
-        .unwrap_or(1);
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::CREATED);
+    // Only a created record has a version (and so an ETag).
+    let version = (status == StatusCode::CREATED).then(|| {
+        serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("version").and_then(|v| v.as_i64()))
+            .unwrap_or(1)
+    });
     Ok(Some(Answer {
+        status,
         location,
         body,
         version,

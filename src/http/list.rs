@@ -373,8 +373,8 @@ macro_rules! load_page {
 
 /// Declares a list's sort orders once: the enum of their names (a leading
 /// `-` sorts descending), and for each its column, direction and the kind of
-/// its cursor key (`time` or `text`, read from the record's field of the
-/// column's name):
+/// its cursor key (`time`, `text` or `int`, read from the record's field of
+/// the column's name, or returned by the record's method named after `by`):
 ///
 /// ```ignore
 /// sort_order! {
@@ -390,7 +390,7 @@ macro_rules! sort_order {
     (
         $(#[$meta:meta])*
         $name:ident on $table:ident for $record:ty, default $default:ident $(, fixed $fixed:tt)? {
-            $($variant:ident => $text:tt : $column:ident $kind:ident $dir:ident),+ $(,)?
+            $($variant:ident => $text:tt : $column:ident $kind:ident $dir:ident $(by $method:ident)?),+ $(,)?
         }
     ) => {
         $crate::text_enum! { $(#[$meta])* $name { $($variant => $text),+ } }
@@ -436,15 +436,23 @@ macro_rules! sort_order {
             /// The cursor key of a record in this order.
             pub fn key_of(self, record: &$record) -> (String, String) {
                 match self {
-                    $($name::$variant => $crate::sort_order!(@key $kind, record.$column, record.id)),+
+                    $($name::$variant => $crate::sort_order!(
+                        @key $kind,
+                        $crate::sort_order!(@field record, $column $(, $method)?),
+                        record.id
+                    )),+
                 }
             }
         }
     };
     (@after time, $after:expr) => { $after.map($crate::http::pagination::After::at).transpose()? };
     (@after text, $after:expr) => { $after.map($crate::http::pagination::After::text) };
+    (@after int, $after:expr) => { $after.map($crate::http::pagination::After::int).transpose()? };
     (@key time, $value:expr, $id:expr) => { $crate::http::pagination::time_key_of($value, &$id) };
     (@key text, $value:expr, $id:expr) => { ($value.clone(), $id.clone()) };
+    (@key int, $value:expr, $id:expr) => { ($value.to_string(), $id.clone()) };
+    (@field $record:ident, $column:ident) => { $record.$column };
+    (@field $record:ident, $column:ident, $method:ident) => { $record.$method() };
     (@desc asc) => { false };
     (@desc desc) => { true };
 }

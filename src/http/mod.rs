@@ -2,6 +2,7 @@
 //! query strings, keyset pagination, ETag/If-Match, idempotent creates, the
 //! request id, and JSON answers for unknown routes.
 
+pub mod batch;
 pub mod body;
 pub mod handlers;
 pub mod idempotency;
@@ -70,6 +71,31 @@ impl FromRequest for RecordId {
                 Err(ApiError::NotFound("record not found".into()))
             } else {
                 Ok(RecordId(id.to_string()))
+            },
+        )
+    }
+}
+
+/// The `{external_id}` of a by-external-id URL, percent-decoded by the
+/// router; a value no record can hold (over 200 characters, control
+/// characters) is simply not found, without a query.
+pub struct ExternalId(pub String);
+
+impl FromRequest for ExternalId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = req
+            .match_info()
+            .get("external_id")
+            .unwrap_or_default()
+            .trim();
+        ready(
+            if key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
+                Err(ApiError::NotFound("record not found".into()))
+            } else {
+                Ok(ExternalId(key.to_string()))
             },
         )
     }

@@ -49,6 +49,14 @@ impl After {
             .map_err(|_| bad_cursor())
     }
 
+    /// The key of a list sorted by an integer column.
+    pub fn int(&self) -> ApiResult<(i64, String)> {
+        self.value
+            .parse::<i64>()
+            .map(|n| (n, self.id.clone()))
+            .map_err(|_| bad_cursor())
+    }
+
     /// The key of a list sorted by a text column.
     pub fn text(&self) -> (String, String) {
         (self.value.clone(), self.id.clone())

@@ -157,6 +157,20 @@ fn created_at(record: &Value) -> String {
         .to_string()
 }
 
+/// A customer created by the run, with one order of `total` at `at`.
+fn with_order(run: &Run, total: i64, at: &str) -> Value {
+    let c = run.create(|_| {});
+    run.app
+        .post(
+            "/api/v1/orders",
+            &run.app.admin_token,
+            &json!({"customer_id": c["id"], "ordered_at": at, "currency": "EUR",
+                    "items": [{"sku": "S", "quantity": 1, "unit_price": total}]}),
+        )
+        .expect(201);
+    c
+}
+
 pub fn customers() -> Resource {
     Resource {
         feed: "customers",
@@ -183,9 +197,66 @@ pub fn customers() -> Resource {
             "-updated_at",
             "name",
             "-name",
+            "total_spent",
+            "-total_spent",
+            "last_order_at",
+            "-last_order_at",
         ],
         default_sort: "-created_at",
         filters: vec![
+            Filter {
+                param: "total_spent_min",
+                prepare: |run| {
+                    with_order(run, 5000, "2026-02-01T00:00:00Z");
+                    run.create(|_| {});
+                    "4000".into()
+                },
+                holds: |r, v| r["value"]["total_spent"].as_i64() >= v.parse().ok(),
+            },
+            Filter {
+                param: "total_spent_max",
+                prepare: |run| {
+                    with_order(run, 5000, "2026-02-01T00:00:00Z");
+                    run.create(|_| {});
+                    "100".into()
+                },
+                holds: |r, v| r["value"]["total_spent"].as_i64() <= v.parse().ok(),
+            },
+            Filter {
+                param: "order_count_min",
+                prepare: |run| {
+                    with_order(run, 5000, "2026-02-01T00:00:00Z");
+                    run.create(|_| {});
+                    "1".into()
+                },
+                holds: |r, v| r["value"]["order_count"].as_i64() >= v.parse().ok(),
+            },
+            Filter {
+                param: "last_order_before",
+                prepare: |run| {
+                    with_order(run, 5000, "2020-02-01T00:00:00Z");
+                    with_order(run, 5000, "2026-02-01T00:00:00Z");
+                    "2021-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| {
+                    r["value"]["last_order_at"]
+                        .as_str()
+                        .is_some_and(|t| time(t) < time(v))
+                },
+            },
+            Filter {
+                param: "last_order_after",
+                prepare: |run| {
+                    with_order(run, 5000, "2020-02-01T00:00:00Z");
+                    with_order(run, 5000, "2026-02-01T00:00:00Z");
+                    "2021-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| {
+                    r["value"]["last_order_at"]
+                        .as_str()
+                        .is_some_and(|t| time(t) >= time(v))
+                },
+            },
             Filter {
                 param: "kind",
                 prepare: |run| {
@@ -449,8 +520,161 @@ pub fn api_keys() -> Resource {
     }
 }
 
+pub fn orders() -> Resource {
+    Resource {
+        feed: "orders",
+        path: "/api/v1/orders",
+        setup: |app| app.customer(json!({"kind": "company", "name": "Buyer"})),
+        create: |customer| {
+            let u = unique();
+            // Totals and times differ between records, so their sorts are not all ties.
+            let price = i64::from_str_radix(&u[..4], 16).unwrap_or(1);
+            json!({"customer_id": customer["id"], "number": format!("SO-{u}"),
+                   "external_id": format!("ext-{u}"), "currency": "EUR",
+                   "ordered_at": chrono::Utc::now().to_rfc3339(),
+                   "items": [{"sku": format!("sku-{u}"), "quantity": 1, "unit_price": price}]})
+        },
+        patch: Some(|| json!({"tags": [format!("t{}", unique())]})),
+        read_one: true,
+        roles: Roles {
+            read: READERS,
+            create: WRITERS,
+            update: WRITERS,
+            delete: DELETERS,
+        },
+        idempotency: Idempotency::Replays,
+        sorts: &[
+            "ordered_at",
+            "-ordered_at",
+            "created_at",
+            "-created_at",
+            "updated_at",
+            "-updated_at",
+            "total",
+            "-total",
+        ],
+        default_sort: "-ordered_at",
+        filters: vec![
+            Filter {
+                param: "customer_id",
+                prepare: |run| {
+                    let other = run.app.customer(json!({"name": "Other buyer"}));
+                    run.create(|b| b["customer_id"] = other["id"].clone());
+                    run.create(|_| {});
+                    id(&other)
+                },
+                holds: |r, v| r["customer_id"] == v,
+            },
+            Filter {
+                param: "status",
+                prepare: |run| {
+                    run.create(|b| b["status"] = json!("refunded"));
+                    run.create(|b| b["status"] = json!("paid"));
+                    "refunded".into()
+                },
+                holds: |r, v| r["status"] == v,
+            },
+            Filter {
+                param: "currency",
+                prepare: |run| {
+                    run.create(|b| b["currency"] = json!("JPY"));
+                    run.create(|_| {});
+                    "jpy".into()
+                },
+                holds: |r, _| r["currency"] == "JPY",
+            },
+            Filter {
+                param: "sku",
+                prepare: |run| {
+                    let sku = format!("only-{}", unique());
+                    run.create(|b| b["items"][0]["sku"] = json!(sku));
+                    run.create(|_| {});
+                    sku
+                },
+                holds: |r, v| {
+                    r["items"]
+                        .as_array()
+                        .is_some_and(|items| items.iter().any(|i| i["sku"] == v))
+                },
+            },
+            Filter {
+                param: "tag",
+                prepare: |run| {
+                    let tag = format!("t{}", unique());
+                    run.create(|b| b["tags"] = json!([tag, "other"]));
+                    run.create(|b| b["tags"] = json!(["other"]));
+                    tag
+                },
+                holds: |r, v| {
+                    r["tags"]
+                        .as_array()
+                        .is_some_and(|tags| tags.iter().any(|t| t == v))
+                },
+            },
+            Filter {
+                param: "ordered_after",
+                prepare: |run| {
+                    run.create(|b| b["ordered_at"] = json!("2020-01-01T00:00:00Z"));
+                    run.create(|b| b["ordered_at"] = json!("2024-01-01T00:00:00Z"));
+                    "2022-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| at(r, "ordered_at") >= time(v),
+            },
+            Filter {
+                param: "ordered_before",
+                prepare: |run| {
+                    run.create(|b| b["ordered_at"] = json!("2020-01-01T00:00:00Z"));
+                    run.create(|b| b["ordered_at"] = json!("2024-01-01T00:00:00Z"));
+                    "2022-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| at(r, "ordered_at") < time(v),
+            },
+            Filter {
+                param: "total_min",
+                prepare: |run| {
+                    run.create(|b| b["items"][0]["unit_price"] = json!(900_000));
+                    run.create(|b| b["items"][0]["unit_price"] = json!(10));
+                    "800000".into()
+                },
+                holds: |r, v| r["total"].as_i64() >= v.parse().ok(),
+            },
+            Filter {
+                param: "total_max",
+                prepare: |run| {
+                    run.create(|b| b["items"][0]["unit_price"] = json!(900_000));
+                    run.create(|b| b["items"][0]["unit_price"] = json!(10));
+                    "100".into()
+                },
+                holds: |r, v| r["total"].as_i64() <= v.parse().ok(),
+            },
+            Filter {
+                param: "updated_since",
+                prepare: |run| {
+                    let changed = run.create(|_| {});
+                    run.create(|_| {});
+                    let changed = run.change(&changed);
+                    changed["updated_at"].as_str().unwrap().to_string()
+                },
+                holds: |r, v| at(r, "updated_at") >= time(v),
+            },
+            Filter {
+                param: "q",
+                prepare: |run| {
+                    let word = format!("w{}", unique());
+                    run.create(|b| b["number"] = json!(format!("{word}-SO")));
+                    run.create(|_| {});
+                    word.to_uppercase()
+                },
+                holds: |r, v| text(r, "number").contains(&v.to_lowercase()),
+            },
+        ],
+        history: true,
+        other_reads: none,
+    }
+}
+
 fn all_resources() -> Vec<Resource> {
-    vec![customers(), contacts(), users(), api_keys()]
+    vec![customers(), contacts(), users(), api_keys(), orders()]
 }
 
 // ---------------------------------------------------------------------------
@@ -968,9 +1192,22 @@ pub fn verify_pages(sort: &str, originals: &[String], seen: &[Value]) -> Result<
     let field = sort.trim_start_matches('-');
     let desc = sort.starts_with('-');
     let key = |r: &Value| -> Result<(String, String), String> {
-        let value = r[field]
-            .as_str()
-            .ok_or_else(|| format!("{r} has no {field}"))?;
+        // Derived figures sort by the base currency's value; never is the epoch.
+        let raw = match field {
+            "total_spent" | "last_order_at" => &r["value"][field],
+            _ => &r[field],
+        };
+        let padded;
+        let value = match raw {
+            Value::Number(n) => {
+                padded = format!("{:020}", n.as_i64().unwrap_or_default());
+                padded.as_str()
+            }
+            Value::Null if field == "last_order_at" => "1970-01-01T00:00:00Z",
+            other => other
+                .as_str()
+                .ok_or_else(|| format!("{r} has no {field}"))?,
+        };
         let value = if field.ends_with("_at") {
             chrono::DateTime::parse_from_rfc3339(value)
                 .map_err(|e| format!("{value}: {e}"))?
@@ -1735,6 +1972,7 @@ macro_rules! conformance {
 conformance! {
     customers: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     contacts: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
+    orders: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     users: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     api_keys: [roles, not_found, unknown_fields, etags, idempotency, paging, events, head],
 }

@@ -388,7 +388,7 @@ fn bad_parameters_are_refused(app: &TestApp) {
         ("limit=501", "limit"),
         ("limit=-3", "limit"),
         ("limit=many", "limit"),
-        ("resource=orders", "resource"),
+        ("resource=invoices", "resource"),
         ("resource=Customers", "resource"),
         ("since=5", "since"),
         ("cursor=abc", "cursor"),

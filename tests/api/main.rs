@@ -12,6 +12,7 @@ mod dependents;
 mod events;
 mod login_throttle;
 mod ops;
+mod orders;
 mod replicas;
 mod resilience;
 mod users;

@@ -1,0 +1,232 @@
+//! A customer's value: what it has spent, derived from its orders and kept
+//! current by every order write in the same transaction (never recomputed on
+//! read). The figures per currency are stored as one JSON document on the
+//! customer; the base currency's figures are also columns, to filter and
+//! sort by. A value change is derived data: it neither bumps the customer's
+//! version nor writes a customer event (the order's event says what happened).
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::schema::{customers, orders, settings};
+use crate::db::{self, DbConn};
+use crate::error::ApiResult;
+use crate::orders::OrderStatus;
+
+/// The currency whose figures `value` shows first and lists filter and sort
+/// by (`CRM_BASE_CURRENCY`), fixed for the process at start.
+static BASE_CURRENCY: OnceLock<String> = OnceLock::new();
+const DEFAULT_BASE_CURRENCY: &str = "EUR";
+
+pub fn base_currency() -> &'static str {
+    BASE_CURRENCY
+        .get()
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_BASE_CURRENCY)
+}
+
+/// `value_last_order_at` of a customer without orders: sorts before every
+/// real order time and is never shown (the document says `null`).
+pub fn never() -> NaiveDateTime {
+    DateTime::<Utc>::UNIX_EPOCH.naive_utc()
+}
+
+/// The figures of one currency as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Stored {
+    n: i64,
+    sum: i64,
+    first: NaiveDateTime,
+    last: NaiveDateTime,
+}
+
+/// What a customer spent in one currency (orders neither cancelled nor refunded).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CurrencyValue {
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub order_count: i64,
+    /// In minor units.
+    pub total_spent: i64,
+    /// `total_spent / order_count` in minor units, rounded; 0 without orders.
+    pub average_order_value: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+}
+
+/// A customer's value: the base currency's figures (`CRM_BASE_CURRENCY`),
+/// and the same for every other currency it ordered in. Read-only.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CustomerValue {
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub order_count: i64,
+    pub total_spent: i64,
+    pub average_order_value: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    /// The other currencies, in code order.
+    pub other_currencies: Vec<CurrencyValue>,
+}
+
+fn figures(currency: &str, stored: Option<&Stored>) -> CurrencyValue {
+    match stored {
+        None => CurrencyValue {
+            currency: currency.to_string(),
+            order_count: 0,
+            total_spent: 0,
+            average_order_value: 0,
+            first_order_at: None,
+            last_order_at: None,
+        },
+        Some(s) => CurrencyValue {
+            currency: currency.to_string(),
+            order_count: s.n,
+            total_spent: s.sum,
+            average_order_value: if s.n > 0 { (s.sum + s.n / 2) / s.n } else { 0 },
+            first_order_at: Some(db::to_utc(s.first)),
+            last_order_at: Some(db::to_utc(s.last)),
+        },
+    }
+}
+
+/// The value a customer's stored document describes.
+pub fn from_document(document: &str) -> ApiResult<CustomerValue> {
+    let stored: BTreeMap<String, Stored> = serde_json::from_str(document)?;
+    let base = base_currency();
+    let own = figures(base, stored.get(base));
+    Ok(CustomerValue {
+        currency: own.currency,
+        order_count: own.order_count,
+        total_spent: own.total_spent,
+        average_order_value: own.average_order_value,
+        first_order_at: own.first_order_at,
+        last_order_at: own.last_order_at,
+        other_currencies: stored
+            .iter()
+            .filter(|(c, _)| c.as_str() != base)
+            .map(|(c, s)| figures(c, Some(s)))
+            .collect(),
+    })
+}
+
+/// Locks the customers an order write touches, in id order (the one lock
+/// order of every writer: customers first, then orders), so that each
+/// recomputation sees the orders committed before it; returns the ids that
+/// exist. SQLite's write transaction already serializes writers.
+pub fn lock_customers(conn: &mut DbConn, ids: &[&str]) -> ApiResult<Vec<String>> {
+    let mut ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    let query = customers::table
+        .filter(customers::id.eq_any(ids))
+        .order(customers::id)
+        .select(customers::id);
+    Ok(match conn {
+        DbConn::Postgresql(c) => query.for_no_key_update().load(c)?,
+        DbConn::Sqlite(c) => query.load(c)?,
+    })
+}
+
+/// Recomputes the value of a customer locked by [`lock_customers`] from its
+/// orders (one grouped read over its `(customer_id, currency)` index) and
+/// stores it, without a new version.
+pub fn recompute(conn: &mut DbConn, customer_id: &str) -> ApiResult<()> {
+    let grouped = orders::table
+        .filter(orders::customer_id.eq(customer_id))
+        .filter(orders::status.ne_all(OrderStatus::NOT_COUNTED))
+        .group_by(orders::currency)
+        .select(diesel::dsl::sql::<(
+            Text,
+            BigInt,
+            BigInt,
+            Timestamp,
+            Timestamp,
+        )>(
+            "currency, COUNT(*), CAST(SUM(total) AS BIGINT), MIN(ordered_at), MAX(ordered_at)",
+        ));
+    let rows: Vec<(String, i64, i64, NaiveDateTime, NaiveDateTime)> = grouped.load(conn)?;
+    let stored: BTreeMap<String, Stored> = rows
+        .into_iter()
+        .map(|(currency, n, sum, first, last)| {
+            (
+                currency,
+                Stored {
+                    n,
+                    sum,
+                    first,
+                    last,
+                },
+            )
+        })
+        .collect();
+    store(conn, customer_id, &stored)
+}
+
+fn store(conn: &mut DbConn, customer_id: &str, stored: &BTreeMap<String, Stored>) -> ApiResult<()> {
+    let own = stored.get(base_currency());
+    diesel::update(customers::table.find(customer_id))
+        .set((
+            customers::value_figures.eq(serde_json::to_string(stored)?),
+            customers::value_order_count.eq(own.map_or(0, |s| s.n)),
+            customers::value_total_spent.eq(own.map_or(0, |s| s.sum)),
+            customers::value_last_order_at.eq(own.map_or_else(never, |s| s.last)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+const BASE_CURRENCY_SETTING: &str = "base_currency";
+
+/// Fixes the base currency for this process and, when it differs from the
+/// one the database's value columns were computed for, recomputes those
+/// columns from each customer's stored document (a start-up step after a
+/// configuration change; every replica must use the same base currency).
+pub fn set_base_currency(conn: &mut DbConn, currency: &str) -> ApiResult<()> {
+    if BASE_CURRENCY.set(currency.to_string()).is_err() && base_currency() != currency {
+        log::warn!(
+            "base currency {} already fixed for this process; {currency} ignored",
+            base_currency()
+        );
+    }
+    let currency = base_currency();
+    let stored: Option<String> = settings::table
+        .find(BASE_CURRENCY_SETTING)
+        .select(settings::value)
+        .first(conn)
+        .optional()?;
+    if stored.as_deref() == Some(currency) {
+        return Ok(());
+    }
+    db::write_tx(conn, |tx| {
+        let conn = tx.conn();
+        let with_orders: Vec<(String, String)> = customers::table
+            .filter(customers::value_figures.ne("{}"))
+            .select((customers::id, customers::value_figures))
+            .load(conn)?;
+        if !with_orders.is_empty() {
+            log::info!(
+                "base currency is now {currency}: recomputing the value columns of {} customers",
+                with_orders.len()
+            );
+        }
+        for (id, document) in with_orders {
+            let figures: BTreeMap<String, Stored> = serde_json::from_str(&document)?;
+            store(conn, &id, &figures)?;
+        }
+        diesel::delete(settings::table.find(BASE_CURRENCY_SETTING)).execute(conn)?;
+        diesel::insert_into(settings::table)
+            .values((
+                settings::name.eq(BASE_CURRENCY_SETTING),
+                settings::value.eq(currency),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
