@@ -219,7 +219,7 @@ impl FromRequest for Credentials {
     }
 }
 
-fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
+pub(crate) fn credentials_of(req: &HttpRequest) -> ApiResult<Credentials> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -12,7 +12,61 @@ both_backends!(
     batches_create_update_and_leave_unchanged_records_alone,
     batch_bad_input_is_named_by_index,
     batches_refer_to_customers_by_their_keys,
+    batch_bodies_beyond_a_mebibyte_need_credentials,
 );
+
+fn batch_bodies_beyond_a_mebibyte_need_credentials(app: &TestApp) {
+    // Valid JSON of about 2 MiB: a batch with an unknown padding field.
+    let body = format!(
+        r#"{{"items": [{{"kind": "person", "name": "x", "external_id": "PAD"}}], "padding": "{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    let anonymous = app.request(
+        "POST",
+        "/api/v1/customers/batch",
+        None,
+        &[],
+        Some(body.as_bytes()),
+    );
+    // Without valid credentials the answer is 401, before the body is read.
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    let forged = app.request(
+        "POST",
+        "/api/v1/customers/batch",
+        Some("not-a-token"),
+        &[],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(forged.status, 401);
+    let p = app
+        .request(
+            "POST",
+            "/api/v1/customers/batch",
+            Some(&app.admin_token),
+            &[],
+            Some(body.as_bytes()),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["padding"]);
+    let huge = format!(r#"{{"items": [], "padding": "{}"}}"#, "x".repeat(17 << 20));
+    let res = app.request(
+        "POST",
+        "/api/v1/customers/batch",
+        Some(&app.admin_token),
+        &[],
+        Some(huge.as_bytes()),
+    );
+    assert_eq!(res.status, 413);
+    // Other routes keep the 1 MiB limit.
+    let res = app.request(
+        "POST",
+        "/api/v1/customers",
+        Some(&app.admin_token),
+        &[],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(res.status, 413);
+}
 
 /// PostgreSQL only: SQLite serializes writers, so two batches cannot race there.
 #[test]
