@@ -128,7 +128,7 @@ pub fn custom_fields(fields: &Map<String, Value>) -> Result<(), ValidationError>
 /// rule already refused is not reported again for its length.
 pub fn check<T>(input: &T) -> crate::error::ApiResult<()>
 where
-    T: validator::Validate + utoipa::ToSchema + serde::Serialize,
+    T: validator::Validate + utoipa::ToSchema + serde::Serialize + 'static,
 {
     let mut errors = match input.validate() {
         Ok(()) => Vec::new(),
@@ -138,12 +138,9 @@ where
         },
     };
     let document = serde_json::to_value(input)?;
-    let mut components = Vec::new();
-    T::schemas(&mut components);
-    let components: std::collections::BTreeMap<String, RefOr<Schema>> =
-        components.into_iter().collect();
+    let schema = contract_schema::<T>();
     let mut lengths = Vec::new();
-    length_limits(&document, &T::schema(), &components, "", &mut lengths);
+    length_limits(&document, &schema.0, &schema.1, "", &mut lengths);
     for e in lengths {
         let refused = |r: &FieldError| {
             r.field == e.field
@@ -160,6 +157,36 @@ where
     }
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     Err(ApiError::Validation(errors))
+}
+
+/// A type's contract schema and the named schemas it refers to.
+type ContractSchema = (
+    RefOr<Schema>,
+    std::collections::BTreeMap<String, RefOr<Schema>>,
+);
+
+/// The contract schema of `T`, built once per type: a batch checks a
+/// thousand inputs, and building the schema costs more than checking one.
+fn contract_schema<T: utoipa::ToSchema + 'static>() -> std::sync::Arc<ContractSchema> {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, Arc<ContractSchema>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .map(|c| c.get(&TypeId::of::<T>()).cloned())
+        .unwrap_or_default();
+    if let Some(schema) = cached {
+        return schema;
+    }
+    let mut components = Vec::new();
+    T::schemas(&mut components);
+    let built = Arc::new((T::schema(), components.into_iter().collect()));
+    if let Ok(mut c) = cache.lock() {
+        c.insert(TypeId::of::<T>(), built.clone());
+    }
+    built
 }
 
 /// The `minLength`/`maxLength` of every string in `value` that `schema`

@@ -19,6 +19,7 @@ pub static PARSER: Parser<ContactInput> = Parser {
     match_on: &[MatchOn::ExternalId],
     prepare: crate::customers::batch::resolve_customer_keys,
     parse: |item| batch::parse_item(item, ContactInput::normalized),
+    finish: Ok,
     key: |input, _| input.external_id.as_deref(),
 };
 

@@ -224,9 +224,16 @@ impl crate::http::patch::PatchTarget for Address {
 }
 
 impl CustomerInput {
+    /// [`CustomerInput::cleaned`], then every rule checked.
+    pub fn normalized(self) -> ApiResult<Self> {
+        let input = self.cleaned();
+        validation::check(&input)?;
+        Ok(input)
+    }
+
     /// Trims text, lower-cases the email, upper-cases the country, drops empty
-    /// optional values and duplicate tags; then checks every rule.
-    pub fn normalized(mut self) -> ApiResult<Self> {
+    /// optional values and duplicate tags (nothing is checked yet).
+    pub fn cleaned(mut self) -> Self {
         self.name = self.name.trim().to_string();
         clean_email(&mut self.email);
         for field in [
@@ -246,8 +253,7 @@ impl CustomerInput {
             self.address = None;
         }
         self.tags = validation::normalize_tags(std::mem::take(&mut self.tags));
-        validation::check(&self)?;
-        Ok(self)
+        self
     }
 }
 

@@ -169,6 +169,48 @@ pub fn recompute(conn: &mut DbConn, customer_id: &str) -> ApiResult<()> {
     store(conn, customer_id, &stored)
 }
 
+/// [`recompute`] for many customers (all locked), reading their orders in
+/// one grouped query per thousand customers.
+pub fn recompute_all(conn: &mut DbConn, customer_ids: &[&str]) -> ApiResult<()> {
+    for part in customer_ids.chunks(1000) {
+        let rows: Vec<(String, String, i64, i64, NaiveDateTime, NaiveDateTime)> = orders::table
+            .filter(orders::customer_id.eq_any(part))
+            .filter(orders::status.ne_all(OrderStatus::NOT_COUNTED))
+            .group_by((orders::customer_id, orders::currency))
+            .select(diesel::dsl::sql::<(
+                Text,
+                Text,
+                BigInt,
+                BigInt,
+                Timestamp,
+                Timestamp,
+            )>(
+                "customer_id, currency, COUNT(*), CAST(SUM(total) AS BIGINT), \
+                 MIN(ordered_at), MAX(ordered_at)",
+            ))
+            .load(conn)?;
+        let mut by_customer: BTreeMap<&str, BTreeMap<String, Stored>> =
+            part.iter().map(|id| (*id, BTreeMap::new())).collect();
+        for (customer, currency, n, sum, first, last) in rows {
+            if let Some(figures) = by_customer.get_mut(customer.as_str()) {
+                figures.insert(
+                    currency,
+                    Stored {
+                        n,
+                        sum,
+                        first,
+                        last,
+                    },
+                );
+            }
+        }
+        for (customer, figures) in by_customer {
+            store(conn, customer, &figures)?;
+        }
+    }
+    Ok(())
+}
+
 fn store(conn: &mut DbConn, customer_id: &str, stored: &BTreeMap<String, Stored>) -> ApiResult<()> {
     let own = stored.get(base_currency());
     diesel::update(customers::table.find(customer_id))

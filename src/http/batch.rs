@@ -37,14 +37,51 @@ fn default_match_on() -> MatchOn {
 }
 
 /// A batch body: each item stays a JSON value until it is parsed on its own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct BatchBody {
     pub items: Vec<Value>,
-    #[serde(default = "default_match_on")]
     pub match_on: MatchOn,
-    #[serde(default)]
     pub atomic: bool,
+}
+
+/// The fields of a batch body beside its items.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchOptions {
+    #[serde(default = "default_match_on")]
+    match_on: MatchOn,
+    #[serde(default)]
+    atomic: bool,
+}
+
+impl BatchBody {
+    /// Moves the items out of the document (deserializing them as values
+    /// would rebuild each one) and reads the options from the rest.
+    fn from_document(mut document: Value) -> ApiResult<Self> {
+        let items = match document.as_object_mut().and_then(|o| o.remove("items")) {
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                return Err(ApiError::field(
+                    "items",
+                    "invalid_type",
+                    "expected an array of 1 to 1,000 objects",
+                ))
+            }
+            None => {
+                return Err(ApiError::field(
+                    "items",
+                    "required",
+                    "expected an array of 1 to 1,000 objects",
+                ))
+            }
+        };
+        let options: BatchOptions = super::body::from_owned_document(document)?;
+        Ok(BatchBody {
+            items,
+            match_on: options.match_on,
+            atomic: options.atomic,
+        })
+    }
 }
 
 crate::text_enum! {
@@ -162,8 +199,12 @@ pub struct Parser<I> {
     /// parsed, all at once (for example resolving `customer_external_id`
     /// in one query); returns the items that fail, removed from the list.
     pub prepare: Prepare,
-    /// Parses and normalizes one item.
+    /// Parses one item and cleans it (trims, lower-cases…) so that its key
+    /// and its comparison with the stored record hold; nothing is checked yet.
     pub parse: fn(Value) -> ApiResult<I>,
+    /// Checks every rule of an item that will be written (an item identical
+    /// to its stored record is never checked: it writes nothing).
+    pub finish: fn(I) -> ApiResult<I>,
     /// The item's key for `match_on`.
     pub key: fn(&I, MatchOn) -> Option<&str>,
 }
@@ -173,6 +214,7 @@ pub struct Batch<I> {
     pub items: Vec<Item<I>>,
     pub match_on: MatchOn,
     pub outcomes: Outcomes,
+    finish: fn(I) -> ApiResult<I>,
 }
 
 impl<I> Parser<I> {
@@ -257,7 +299,21 @@ impl<I> Batch<I> {
             items,
             match_on: body.match_on,
             outcomes,
+            finish: parser.finish,
         })
+    }
+
+    /// The items that pass every rule (see [`Parser::finish`]); the others
+    /// fail in the outcomes.
+    pub fn checked(&mut self, items: Vec<Item<I>>) -> ApiResult<Vec<Item<I>>> {
+        let mut passed = Vec::with_capacity(items.len());
+        for item in items {
+            match (self.finish)(item.input) {
+                Ok(input) => passed.push(Item { input, ..item }),
+                Err(e) => self.outcomes.fail(item.index, e)?,
+            }
+        }
+        Ok(passed)
     }
 }
 
@@ -296,7 +352,7 @@ pub async fn run<I: 'static>(
         req,
         &bytes,
         move |tx, actor| {
-            let body = body.parse()?.value;
+            let body = BatchBody::from_document(body.into_document()?)?;
             if body.items.is_empty() || body.items.len() > MAX_ITEMS {
                 return Err(ApiError::field(
                     "items",
@@ -349,7 +405,7 @@ pub fn parse_item<I: serde::de::DeserializeOwned>(
     item: Value,
     normalize: fn(I) -> ApiResult<I>,
 ) -> ApiResult<I> {
-    normalize(super::body::from_document(&item)?)
+    normalize(super::body::from_owned_document(item)?)
 }
 
 /// The schema of a batch item of a record that refers to a customer: the

@@ -30,6 +30,20 @@ pub struct Parsed<T> {
 impl<T: DeserializeOwned, const LIMIT: usize> JsonBody<T, LIMIT> {
     /// 400 for malformed JSON; 422 naming the field for a wrong shape.
     pub fn parse(&self) -> ApiResult<Parsed<T>> {
+        let document = self.document()?;
+        let value = from_document(&document)?;
+        Ok(Parsed { value, document })
+    }
+}
+
+impl<T, const LIMIT: usize> JsonBody<T, LIMIT> {
+    /// The body as a JSON object without duplicate keys or NUL characters,
+    /// for a type that reads itself from the document (a batch's items).
+    pub fn into_document(self) -> ApiResult<serde_json::Value> {
+        self.document()
+    }
+
+    fn document(&self) -> ApiResult<serde_json::Value> {
         let document = serde_json::from_slice::<UniqueKeys>(&self.bytes)
             .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?
             .0;
@@ -53,8 +67,7 @@ impl<T: DeserializeOwned, const LIMIT: usize> JsonBody<T, LIMIT> {
                 "expected a JSON object",
             ));
         }
-        let value = from_document(&document)?;
-        Ok(Parsed { value, document })
+        Ok(document)
     }
 }
 
@@ -94,7 +107,9 @@ impl<T: 'static, const LIMIT: usize> FromRequest for JsonBody<T, LIMIT> {
             if !content_type_ok {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let mut buf = web::BytesMut::new();
+            // Sized once from Content-Length (already checked against the
+            // limit): growing by doubling copies a large body many times.
+            let mut buf = web::BytesMut::with_capacity(declared_len.unwrap_or(0));
             while let Some(chunk) = payload.next().await {
                 let chunk =
                     chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
@@ -175,12 +190,31 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
 /// The path of the first string (or key) holding U+0000, which PostgreSQL
 /// cannot store in text and which no CRM field needs.
 fn nul_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    if !has_nul(value) {
+        return None;
+    }
+    nul_path(value, path)
+}
+
+/// Whether any text of `value` (keys included) holds a NUL; allocates nothing.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(fields) => {
+            fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+        }
+        _ => false,
+    }
+}
+
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
     match value {
         serde_json::Value::String(s) => s.contains('\0').then(|| path.to_string()),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, v)| nul_in(v, &format!("{path}[{i}]"))),
+            .find_map(|(i, v)| nul_path(v, &format!("{path}[{i}]"))),
         serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
             let here = if path.is_empty() {
                 k.clone()
@@ -190,11 +224,19 @@ fn nul_in(value: &serde_json::Value, path: &str) -> Option<String> {
             if k.contains('\0') {
                 Some(here)
             } else {
-                nul_in(v, &here)
+                nul_path(v, &here)
             }
         }),
         _ => None,
     }
+}
+
+/// [`from_document`] consuming the document: its text moves into `T`.
+pub fn from_owned_document<T: DeserializeOwned>(document: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::Validation(vec![describe(&path, &e.inner().to_string(), "body")])
+    })
 }
 
 /// Deserializes a JSON document into `T`, naming the offending field on error.

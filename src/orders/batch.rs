@@ -27,7 +27,8 @@ const RESOURCE: ResourceKind = ResourceKind::Orders;
 pub static PARSER: Parser<OrderInput> = Parser {
     match_on: &[MatchOn::ExternalId],
     prepare: crate::customers::batch::resolve_customer_keys,
-    parse: |item| batch::parse_item(item, OrderInput::normalized),
+    parse: |item| batch::parse_item(item, |input: OrderInput| Ok(input.cleaned())),
+    finish: OrderInput::normalized,
     key: |input, _| input.external_id.as_deref(),
 };
 
@@ -70,12 +71,37 @@ fn update(conn: &mut DbConn, current: &Order, input: &OrderInput) -> ApiResult<(
     Ok((order, change))
 }
 
+/// Whether a cleaned (not yet checked) item equals the stored order; a
+/// `total` sent along must be the stored one.
+fn same(current: &Order, input: &OrderInput) -> bool {
+    let mut stored = current.input();
+    stored.total = input.total.filter(|t| *t == current.total);
+    stored == *input
+}
+
 pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<OrderInput>) -> ApiResult<()> {
     let conn = tx.conn();
     let mut items = std::mem::take(&mut batch.items);
     items.sort_by(|a, b| a.key.cmp(&b.key));
     let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
     let stored = stored_by_key(conn, &keys)?;
+    // Unchanged items need no lock and write nothing.
+    items.retain(|item| match stored.get(&item.key) {
+        Some(current) if same(current, &item.input) => {
+            batch.outcomes.done(
+                item.index,
+                ItemStatus::Unchanged,
+                &current.id,
+                current.version,
+            );
+            false
+        }
+        _ => true,
+    });
+    let items = batch.checked(items)?;
+    if items.is_empty() {
+        return Ok(());
+    }
     let mut customer_ids: Vec<&str> = items.iter().map(|i| i.input.customer_id.as_str()).collect();
     customer_ids.extend(stored.values().map(|o| o.customer_id.as_str()));
     let locked: HashSet<String> = value::lock_customers(conn, &customer_ids)?
@@ -194,9 +220,8 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<OrderInput>) -
             .done(index, ItemStatus::Updated, &order.id, order.version);
         changes.push((index, change));
     }
-    for customer in &touched {
-        value::recompute(conn, customer)?;
-    }
+    let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
+    value::recompute_all(conn, &touched)?;
     changes.sort_by_key(|(index, _)| *index);
     let changes: Vec<Change> = changes.into_iter().map(|(_, c)| c).collect();
     events::append(tx, actor, &changes)

@@ -168,20 +168,11 @@ impl OrderInput {
     /// Trims text, upper-cases the currency, drops duplicate tags, checks
     /// every rule, and checks that the amounts add up. The normalized input
     /// carries no `total` (it is derived), so an unchanged order compares equal.
-    pub fn normalized(mut self) -> ApiResult<Self> {
-        self.customer_id = self.customer_id.trim().to_string();
-        self.currency = self.currency.trim().to_ascii_uppercase();
-        clean(&mut self.external_id);
-        clean(&mut self.number);
-        for item in &mut self.items {
-            item.sku = item.sku.trim().to_string();
-            clean(&mut item.name);
-        }
-        self.tags = validation::normalize_tags(std::mem::take(&mut self.tags));
-        self.ordered_at = db::to_utc(db::from_utc(self.ordered_at));
-        validation::check(&self)?;
-        let amounts = self.amounts()?;
-        if let Some(total) = self.total.take() {
+    pub fn normalized(self) -> ApiResult<Self> {
+        let mut input = self.cleaned();
+        validation::check(&input)?;
+        let amounts = input.amounts()?;
+        if let Some(total) = input.total.take() {
             if total != amounts.total {
                 return Err(ApiError::field(
                     "total",
@@ -193,7 +184,23 @@ impl OrderInput {
                 ));
             }
         }
-        Ok(self)
+        Ok(input)
+    }
+
+    /// Trims text, upper-cases the currency, drops duplicate tags (nothing
+    /// is checked yet; `total` stays as sent).
+    pub fn cleaned(mut self) -> Self {
+        self.customer_id = self.customer_id.trim().to_string();
+        self.currency = self.currency.trim().to_ascii_uppercase();
+        clean(&mut self.external_id);
+        clean(&mut self.number);
+        for item in &mut self.items {
+            item.sku = item.sku.trim().to_string();
+            clean(&mut item.name);
+        }
+        self.tags = validation::normalize_tags(std::mem::take(&mut self.tags));
+        self.ordered_at = db::to_utc(db::from_utc(self.ordered_at));
+        self
     }
 
     /// Subtotal and total; a discount larger than its line, or a total
