@@ -204,10 +204,48 @@ pub fn recompute_all(conn: &mut DbConn, customer_ids: &[&str]) -> ApiResult<()> 
                 );
             }
         }
-        for (customer, figures) in by_customer {
-            store(conn, customer, &figures)?;
-        }
+        store_all(conn, &by_customer)?;
     }
+    Ok(())
+}
+
+/// [`store`] for many customers: on PostgreSQL one `UPDATE … FROM unnest(…)`
+/// (a thousand single-row updates cost a round trip each); SQLite runs in
+/// process, where single-row updates cost no more.
+fn store_all(
+    conn: &mut DbConn,
+    figures: &BTreeMap<&str, BTreeMap<String, Stored>>,
+) -> ApiResult<()> {
+    let DbConn::Postgresql(pg) = conn else {
+        for (customer, stored) in figures {
+            store(conn, customer, stored)?;
+        }
+        return Ok(());
+    };
+    use diesel::sql_types::{Array, BigInt as Big, Text as T, Timestamp as Ts};
+    let base = base_currency();
+    let mut ids = Vec::with_capacity(figures.len());
+    let mut documents = Vec::with_capacity(figures.len());
+    let (mut counts, mut sums, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
+    for (customer, stored) in figures {
+        let own = stored.get(base);
+        ids.push(customer.to_string());
+        documents.push(serde_json::to_string(stored)?);
+        counts.push(own.map_or(0, |s| s.n));
+        sums.push(own.map_or(0, |s| s.sum));
+        lasts.push(own.map_or_else(never, |s| s.last));
+    }
+    diesel::sql_query(
+        "UPDATE customers AS c SET value_figures = v.figures, value_order_count = v.n, \
+         value_total_spent = v.spent, value_last_order_at = v.last \
+         FROM unnest($1, $2, $3, $4, $5) AS v(id, figures, n, spent, last) WHERE c.id = v.id",
+    )
+    .bind::<Array<T>, _>(ids)
+    .bind::<Array<T>, _>(documents)
+    .bind::<Array<Big>, _>(counts)
+    .bind::<Array<Big>, _>(sums)
+    .bind::<Array<Ts>, _>(lasts)
+    .execute(pg)?;
     Ok(())
 }
 
