@@ -116,6 +116,70 @@ where
     de.deserialize_any(ObjectOrNull(std::marker::PhantomData))
 }
 
+/// An integer as JSON Schema has it: `3` and `3.0` alike (a number without a
+/// fractional part); `3.5`, text and numbers beyond `i64` are refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    de.deserialize_any(WholeNumber)
+}
+
+/// [`whole_number`] or null.
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<i64>, D::Error> {
+    de.deserialize_any(OptionalWholeNumber)
+}
+
+struct WholeNumber;
+
+impl serde::de::Visitor<'_> for WholeNumber {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer")
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+        // Exclusive upper bound: 2^63 itself is not an i64.
+        const I64_RANGE: std::ops::Range<f64> =
+            -9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0;
+        if v.fract() == 0.0 && I64_RANGE.contains(&v) {
+            Ok(v as i64)
+        } else {
+            Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
+struct OptionalWholeNumber;
+
+impl<'de> serde::de::Visitor<'de> for OptionalWholeNumber {
+    type Value = Option<i64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer or null")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        WholeNumber.visit_i64(v).map(Some)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        WholeNumber.visit_u64(v).map(Some)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        WholeNumber.visit_f64(v).map(Some)
+    }
+}
+
 /// RFC 7396 JSON merge patch of `patch` into `target`.
 pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
     use serde_json::Value;

@@ -6,7 +6,7 @@ use super::repo::{self, ContactQuery, CustomerContactsQuery};
 use super::{Contact, ContactInput, ContactPage, ContactPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
-use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult};
+use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult, ExternalIdKey};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::ListRoute;
@@ -216,7 +216,7 @@ crate::customer_keyed_item! {
 /// nothing (no new version, no event).
 #[utoipa::path(
     tag = "contacts",
-    request_body = BatchRequest<ContactBatchItem>,
+    request_body = BatchRequest<ContactBatchItem, ExternalIdKey>,
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),

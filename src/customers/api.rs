@@ -8,7 +8,7 @@ use crate::auth::{Credentials, Need};
 use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
-use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult};
+use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult, MatchOn};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::{ExternalId, IfMatch, JsonBody, Query, RecordId};
@@ -214,7 +214,7 @@ pub async fn get_customer_by_external_id(
 /// stored record changes nothing (no new version, no event).
 #[utoipa::path(
     tag = "customers",
-    request_body = BatchRequest<CustomerInput>,
+    request_body = BatchRequest<CustomerInput, MatchOn>,
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),

@@ -413,7 +413,18 @@ pub fn resolve_customer_keys(
     let mut failed = Vec::new();
     objects.retain_mut(|(index, object)| {
         let Some(key) = object.remove(FIELD) else {
-            return true;
+            if object.contains_key("customer_id") {
+                return true;
+            }
+            failed.push((
+                *index,
+                ApiError::field(
+                    "customer_id",
+                    "customer_required",
+                    "give customer_id or customer_external_id",
+                ),
+            ));
+            return false;
         };
         let error = match key.as_str().map(str::trim) {
             None => ApiError::field(FIELD, "invalid_type", "expected a string"),

@@ -32,10 +32,6 @@ crate::text_enum! {
     }
 }
 
-fn default_match_on() -> MatchOn {
-    MatchOn::ExternalId
-}
-
 /// A batch body: each item stays a JSON value until it is parsed on its own.
 #[derive(Debug)]
 pub struct BatchBody {
@@ -48,10 +44,12 @@ pub struct BatchBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchOptions {
-    #[serde(default = "default_match_on")]
-    match_on: MatchOn,
+    /// Absent or null: `external_id`.
     #[serde(default)]
-    atomic: bool,
+    match_on: Option<MatchOn>,
+    /// Absent or null: false.
+    #[serde(default)]
+    atomic: Option<bool>,
 }
 
 impl BatchBody {
@@ -78,8 +76,8 @@ impl BatchBody {
         let options: BatchOptions = super::body::from_owned_document(document)?;
         Ok(BatchBody {
             items,
-            match_on: options.match_on,
-            atomic: options.atomic,
+            match_on: options.match_on.unwrap_or(MatchOn::ExternalId),
+            atomic: options.atomic.unwrap_or(false),
         })
     }
 }
@@ -270,7 +268,7 @@ impl<I> Batch<I> {
                     index,
                     ApiError::field(
                         key_name,
-                        "required",
+                        "key_required",
                         format!("every item of a batch matched on {key_name} needs one"),
                     ),
                 )?,
@@ -317,15 +315,24 @@ impl<I> Batch<I> {
     }
 }
 
-/// The items of a batch as the contract shows them.
-#[derive(ToSchema)]
+crate::text_enum! {
+    /// The key that finds an item's stored record, where only `external_id` can.
+    ExternalIdKey {
+        ExternalId => "external_id",
+    }
+}
+
+/// The items of a batch as the contract shows them; `M` is the keys the
+/// resource can match on.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub struct BatchRequest<T: ToSchema> {
+pub struct BatchRequest<T: ToSchema, M: ToSchema> {
     /// 1 to 1,000 records in the create shape, each with its key.
     #[schema(min_items = 1, max_items = 1000)]
     items: Vec<T>,
     /// The key that finds an item's stored record (default `external_id`).
-    match_on: Option<MatchOn>,
+    match_on: Option<M>,
     /// All or nothing: any failing item fails the batch with a 422 naming
     /// `items[i].field`, and nothing is written (default false).
     atomic: Option<bool>,
@@ -409,7 +416,8 @@ pub fn parse_item<I: serde::de::DeserializeOwned>(
 }
 
 /// The schema of a batch item of a record that refers to a customer: the
-/// create shape `T`, where `customer_external_id` may replace `customer_id`.
+/// create shape `T` with its `external_id` required, where
+/// `customer_external_id` may replace `customer_id`.
 pub fn customer_keyed<T: utoipa::PartialSchema>(
 ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -417,6 +425,8 @@ pub fn customer_keyed<T: utoipa::PartialSchema>(
     let mut schema = T::schema();
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         object.required.retain(|r| r != "customer_id");
+        // The only key these records can be matched on.
+        object.required.push("external_id".to_string());
         object.properties.insert(
             "customer_external_id".to_string(),
             ObjectBuilder::new()

@@ -8,7 +8,7 @@ use crate::auth::{Credentials, Need};
 use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
-use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult};
+use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult, ExternalIdKey};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::{ExternalId, IfMatch, JsonBody, Query, RecordId};
@@ -213,7 +213,7 @@ crate::customer_keyed_item! {
 /// nothing (no new version, no event).
 #[utoipa::path(
     tag = "orders",
-    request_body = BatchRequest<OrderBatchItem>,
+    request_body = BatchRequest<OrderBatchItem, ExternalIdKey>,
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),

@@ -64,15 +64,17 @@ pub struct LineItemInput {
     pub name: Option<String>,
     #[validate(range(min = 1, max = 1_000_000))]
     #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "crate::model::whole_number")]
     pub quantity: i64,
     /// Price of one unit in minor units (cents).
     #[validate(range(min = 0, max = MAX_AMOUNT))]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    #[serde(deserialize_with = "crate::model::whole_number")]
     pub unit_price: i64,
     /// Discount on the whole line in minor units; at most quantity × unit_price.
     #[validate(range(min = 0, max = MAX_AMOUNT))]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole_number")]
     pub discount: i64,
 }
 
@@ -109,17 +111,17 @@ pub struct OrderInput {
     /// Shipping in minor units.
     #[validate(range(min = 0, max = MAX_AMOUNT))]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole_number")]
     pub shipping: i64,
     /// Tax in minor units.
     #[validate(range(min = 0, max = MAX_AMOUNT))]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::whole_number")]
     pub tax: i64,
     /// The sum of the lines (quantity × unit_price − discount), shipping and
     /// tax. Computed when absent; when given it must equal that sum.
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::optional_whole_number")]
     pub total: Option<i64>,
     /// Up to 50 labels of 1 to 64 characters; duplicates are dropped.
     #[validate(custom(function = "validation::tags"))]

@@ -123,6 +123,16 @@ fn order_totals_add_up_and_bad_input_names_the_field(app: &TestApp) {
     // A total that is given must add up.
     app.post("/api/v1/orders", t, &order(cid, json!({"total": 3200})))
         .expect(201);
+    // Integers as JSON Schema has them: 2.0 is 2, 2.5 is not an integer.
+    let whole =
+        json!({"items": [{"sku": "W", "quantity": 2.0, "unit_price": 1000}], "total": 2800.0});
+    app.post("/api/v1/orders", t, &order(cid, whole))
+        .expect(201);
+    let half = json!({"items": [{"sku": "W", "quantity": 2.5, "unit_price": 1000}]});
+    let p = app
+        .post("/api/v1/orders", t, &order(cid, half))
+        .problem(422);
+    assert_eq!(fields(&p), vec!["items[0].quantity"]);
     let cases = [
         (json!({"total": 3199}), "total"),
         (
@@ -163,7 +173,7 @@ fn order_totals_add_up_and_bad_input_names_the_field(app: &TestApp) {
         )
         .expect(200)
         .json();
-    assert_eq!(list["total"], 2);
+    assert_eq!(list["total"], 3);
     // Roles: a viewer reads, cannot write.
     let viewer = app.token_for("viewer");
     app.get(&format!("/api/v1/orders/{id}"), &viewer)
@@ -436,6 +446,13 @@ fn batches_create_update_and_leave_unchanged_records_alone(app: &TestApp) {
     assert_eq!(
         (c["name"].clone(), c["tags"].clone()),
         (json!("P2 changed"), json!([]))
+    );
+    // null options mean their defaults.
+    let defaults = json!({"match_on": null, "atomic": null, "items": [
+        {"kind": "person", "name": "P4", "external_id": "K4", "email": "p4@example.com", "tags": ["erp"]}]});
+    assert_eq!(
+        batch(app, "/api/v1/customers/batch", &defaults)["unchanged"],
+        1
     );
     // Matching on email.
     let r = batch(
