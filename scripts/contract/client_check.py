@@ -12,6 +12,7 @@ Environment: CRM_BASE_URL, CRM_CLIENT_DIR (the directory holding
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import uuid
@@ -22,9 +23,11 @@ sys.path.insert(0, os.environ["CRM_CLIENT_DIR"])
 from crm_client import AuthenticatedClient, Client
 from crm_client.api.api_keys import create_api_key, revoke_api_key
 from crm_client.api.auth import login
-from crm_client.api.contacts import create_contact, list_customer_contacts
+from crm_client.api.contacts import batch_contacts, create_contact, list_customer_contacts
 from crm_client.api.customers import (
+    batch_customers,
     create_customer,
+    get_customer_by_external_id,
     customer_history,
     delete_customer,
     get_customer,
@@ -32,10 +35,31 @@ from crm_client.api.customers import (
     update_customer,
 )
 from crm_client.api.events import feed
+from crm_client.api.orders import (
+    batch_orders,
+    create_order,
+    get_order_by_external_id,
+    list_orders,
+    update_order,
+)
 from crm_client.api.operations import health, ready
 from crm_client.api.users import me
 from crm_client.models import (
     Action,
+    BatchResult,
+    ContactBatch,
+    ContactBatchItem,
+    CustomerBatch,
+    ItemStatus,
+    LineItemInput,
+    Order,
+    OrderBatch,
+    OrderBatchItem,
+    OrderInput,
+    OrderPage,
+    OrderPatch,
+    OrderSort,
+    OrderStatus,
     ActorType,
     Address,
     AddressPatch,
@@ -548,6 +572,134 @@ def main() -> None:
             if e.action == Action.DELETED
         ),
         "no data after a delete",
+    )
+
+    # ERP sync: batches by the caller's keys, then reads by those keys.
+    keys = [f"erp-{run}-{i}" for i in range(3)]
+    customers_batch = CustomerBatch(
+        items=[
+            CustomerInput(kind=CustomerKind.COMPANY, name=f"ERP {i}", external_id=key)
+            for i, key in enumerate(keys)
+        ]
+    )
+    result = answer(
+        batch_customers.sync_detailed(client=admin, body=customers_batch),
+        200,
+        BatchResult,
+        "batch of customers",
+    )
+    eq((result.created, result.failed), (3, 0), "batch created")
+    eq([r.status for r in result.results], [ItemStatus.CREATED] * 3, "item statuses")
+    again = answer(
+        batch_customers.sync_detailed(client=admin, body=customers_batch),
+        200,
+        BatchResult,
+        "batch resent",
+    )
+    eq(again.unchanged, 3, "a resend changes nothing")
+    eq([r.id for r in again.results], [r.id for r in result.results], "same records")
+    contacts_result = answer(
+        batch_contacts.sync_detailed(
+            client=admin,
+            body=ContactBatch(
+                items=[
+                    ContactBatchItem(
+                        customer_external_id=keys[0],
+                        first_name="Erin",
+                        external_id=f"erp-contact-{run}",
+                    )
+                ]
+            ),
+        ),
+        200,
+        BatchResult,
+        "batch of contacts",
+    )
+    eq(contacts_result.created, 1, "contact created by its customer's key")
+    orders_result = answer(
+        batch_orders.sync_detailed(
+            client=admin,
+            body=OrderBatch(
+                items=[
+                    OrderBatchItem(
+                        customer_external_id=keys[i % 2],
+                        external_id=f"erp-order-{run}-{i}",
+                        number=f"SO-{run}-{i}",
+                        ordered_at=datetime.datetime(2026, 3, 1 + i, tzinfo=datetime.timezone.utc),
+                        currency="EUR",
+                        status=OrderStatus.PAID,
+                        items=[LineItemInput(sku=f"sku-{run}", quantity=2, unit_price=1000 + i)],
+                    )
+                    for i in range(3)
+                ]
+            ),
+        ),
+        200,
+        BatchResult,
+        "batch of orders",
+    )
+    eq(orders_result.created, 3, "orders created")
+    buyer = answer(
+        get_customer_by_external_id.sync_detailed(keys[0], client=admin),
+        200,
+        Customer,
+        "customer by external id",
+    )
+    eq((buyer.value.order_count, buyer.value.total_spent), (2, 2000 + 2004), "value from orders")
+    eq(buyer.value.currency, "EUR", "value in the base currency")
+    eq(buyer.version, 1, "value changes keep the version")
+    single = answer(
+        create_order.sync_detailed(
+            client=admin,
+            body=OrderInput(
+                customer_id=buyer.id,
+                ordered_at=datetime.datetime(2026, 4, 1, tzinfo=datetime.timezone.utc),
+                currency="USD",
+                items=[LineItemInput(sku=f"sku-{run}", quantity=1, unit_price=500, discount=50)],
+                shipping=100,
+            ),
+        ),
+        201,
+        Order,
+        "create order",
+    )
+    eq((single.subtotal, single.total), (450, 550), "order amounts")
+    changed = answer(
+        update_order.sync_detailed(
+            single.id, client=admin, body=OrderPatch(status=OrderStatus.REFUNDED)
+        ),
+        200,
+        Order,
+        "patch order",
+    )
+    eq(changed.version, 2, "order version after a change")
+    orders_page = answer(
+        list_orders.sync_detailed(client=admin, sku=f"sku-{run}", sort=OrderSort("-total")),
+        200,
+        OrderPage,
+        "list orders by sku",
+    )
+    eq([o.total for o in orders_page.data], [2004, 2002, 2000, 550], "orders by total, descending")
+    by_key = answer(
+        get_order_by_external_id.sync_detailed(f"erp-order-{run}-1", client=admin),
+        200,
+        Order,
+        "order by external id",
+    )
+    eq(by_key.customer_id, result.results[1].id, "order of the second customer")
+    problem(
+        create_order.sync_detailed(
+            client=admin,
+            body=OrderInput(
+                customer_id=buyer.id,
+                ordered_at=datetime.datetime(2026, 4, 1, tzinfo=datetime.timezone.utc),
+                currency="EUR",
+                items=[LineItemInput(sku="x", quantity=1, unit_price=100)],
+                total=99,
+            ),
+        ),
+        422,
+        "a total that does not add up",
     )
 
     # Revoking the key stops it at once.

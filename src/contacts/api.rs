@@ -6,7 +6,7 @@ use super::repo::{self, ContactQuery, CustomerContactsQuery};
 use super::{Contact, ContactInput, ContactPage, ContactPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
-use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult, ExternalIdKey};
+use crate::http::batch::{self, BatchBody, BatchResult, ExternalIdKey};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::ListRoute;
@@ -211,12 +211,17 @@ crate::customer_keyed_item! {
     ContactBatchItem of ContactInput
 }
 
+crate::batch_request! {
+    /// A batch of contacts.
+    ContactBatch of ContactBatchItem, match_on ExternalIdKey
+}
+
 /// Create or update up to 1,000 contacts by your own key (`external_id`,
 /// required in every item). An item identical to the stored record changes
 /// nothing (no new version, no event).
 #[utoipa::path(
     tag = "contacts",
-    request_body = BatchRequest<ContactBatchItem, ExternalIdKey>,
+    request_body = ContactBatch,
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),

@@ -8,7 +8,7 @@ use crate::auth::{Credentials, Need};
 use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
-use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult, MatchOn};
+use crate::http::batch::{self, BatchBody, BatchResult, MatchOn};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::{ExternalId, IfMatch, JsonBody, Query, RecordId};
@@ -209,12 +209,17 @@ pub async fn get_customer_by_external_id(
     .await
 }
 
+crate::batch_request! {
+    /// A batch of customers.
+    CustomerBatch of CustomerInput, match_on MatchOn
+}
+
 /// Create or update up to 1,000 customers by your own key: `external_id`
 /// (default), or `email` with `"match_on": "email"`. An item identical to the
 /// stored record changes nothing (no new version, no event).
 #[utoipa::path(
     tag = "customers",
-    request_body = BatchRequest<CustomerInput, MatchOn>,
+    request_body = CustomerBatch,
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),

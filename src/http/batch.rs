@@ -322,20 +322,26 @@ crate::text_enum! {
     }
 }
 
-/// The items of a batch as the contract shows them; `M` is the keys the
-/// resource can match on.
-#[derive(ToSchema, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct BatchRequest<T: ToSchema, M: ToSchema> {
-    /// 1 to 1,000 records in the create shape, each with its key.
-    #[schema(min_items = 1, max_items = 1000)]
-    items: Vec<T>,
-    /// The key that finds an item's stored record (default `external_id`).
-    match_on: Option<M>,
-    /// All or nothing: any failing item fails the batch with a 422 naming
-    /// `items[i].field`, and nothing is written (default false).
-    atomic: Option<bool>,
+/// Declares the contract type of one resource's batch body: its items'
+/// schema and the keys it can match on.
+#[macro_export]
+macro_rules! batch_request {
+    ($(#[$meta:meta])* $name:ident of $item:ty, match_on $key:ty) => {
+        $(#[$meta])*
+        #[derive(utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        pub struct $name {
+            /// 1 to 1,000 records in the create shape, each with its key.
+            #[schema(min_items = 1, max_items = 1000)]
+            items: Vec<$item>,
+            /// The key that finds an item's stored record (default `external_id`).
+            match_on: Option<$key>,
+            /// All or nothing: any failing item fails the batch with a 422 naming
+            /// `items[i].field`, and nothing is written (default false).
+            atomic: Option<bool>,
+        }
+    };
 }
 
 /// `POST /{collection}/batch`: authorizes, parses, runs `write` in one

@@ -8,7 +8,7 @@ use crate::auth::{Credentials, Need};
 use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
-use crate::http::batch::{self, BatchBody, BatchRequest, BatchResult, ExternalIdKey};
+use crate::http::batch::{self, BatchBody, BatchResult, ExternalIdKey};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::{ExternalId, IfMatch, JsonBody, Query, RecordId};
@@ -208,12 +208,17 @@ crate::customer_keyed_item! {
     OrderBatchItem of OrderInput
 }
 
+crate::batch_request! {
+    /// A batch of orders.
+    OrderBatch of OrderBatchItem, match_on ExternalIdKey
+}
+
 /// Create or update up to 1,000 orders by your own key (`external_id`,
 /// required in every item). An item identical to the stored record changes
 /// nothing (no new version, no event).
 #[utoipa::path(
     tag = "orders",
-    request_body = BatchRequest<OrderBatchItem, ExternalIdKey>,
+    request_body = OrderBatch,
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),
