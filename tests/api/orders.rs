@@ -13,6 +13,8 @@ both_backends!(
     batch_bad_input_is_named_by_index,
     batches_refer_to_customers_by_their_keys,
     batch_bodies_beyond_a_mebibyte_need_credentials,
+    concurrent_batches_on_the_same_keys_never_duplicate,
+    concurrent_order_writes_keep_the_value_exact,
 );
 
 fn batch_bodies_beyond_a_mebibyte_need_credentials(app: &TestApp) {
@@ -66,14 +68,6 @@ fn batch_bodies_beyond_a_mebibyte_need_credentials(app: &TestApp) {
         Some(body.as_bytes()),
     );
     assert_eq!(res.status, 413);
-}
-
-/// PostgreSQL only: SQLite serializes writers, so two batches cannot race there.
-#[test]
-fn concurrent_batches_on_the_same_keys_never_duplicate_on_postgres() {
-    if let Some(app) = TestApp::postgres() {
-        concurrent_batches_on_the_same_keys_never_duplicate(&app);
-    }
 }
 
 fn order(customer_id: &str, extra: Value) -> Value {
@@ -684,4 +678,44 @@ fn concurrent_batches_on_the_same_keys_never_duplicate(app: &TestApp) {
         .expect(200)
         .json();
     assert_eq!(list["total"], 300);
+}
+
+/// Order writes for one customer at the same time each see the others'
+/// committed orders: the value is exact, never a lost update.
+fn concurrent_order_writes_keep_the_value_exact(app: &TestApp) {
+    let c = app.customer(json!({"external_id": "BUSY"}));
+    let cid = c["id"].as_str().unwrap();
+    std::thread::scope(|s| {
+        for writer in 0..4 {
+            s.spawn(move || {
+                for i in 0..5 {
+                    app.post(
+                        "/api/v1/orders",
+                        &app.admin_token,
+                        &order(cid, json!({"items": [{"sku": "S", "quantity": 1, "unit_price": 100 * (writer * 5 + i + 1)}],
+                            "shipping": 0, "tax": 0})),
+                    )
+                    .expect(201);
+                }
+            });
+        }
+        // A batch of orders for the same customer at the same time.
+        s.spawn(|| {
+            let items: Vec<Value> = (0..10)
+                .map(|i| {
+                    json!({"customer_external_id": "BUSY", "external_id": format!("BUSY-{i}"),
+                    "ordered_at": "2026-06-01T00:00:00Z", "currency": "EUR",
+                    "items": [{"sku": "B", "quantity": 1, "unit_price": 7}]})
+                })
+                .collect();
+            let r = batch(app, "/api/v1/orders/batch", &json!({"items": items}));
+            assert_eq!(r["created"], 10, "{r}");
+        });
+    });
+    let value = value_of(app, cid).0;
+    // 20 single orders of 100..2000 (sum 21,000) and 10 of 7.
+    assert_eq!(
+        (value["order_count"].clone(), value["total_spent"].clone()),
+        (json!(30), json!(21_070))
+    );
 }
