@@ -90,6 +90,54 @@ fn stored_by_key(
     Ok(found)
 }
 
+/// The stored rows holding these keys (not locked), read on the concrete
+/// connection so that PostgreSQL binds the keys as one array.
+fn rows_by_key(
+    conn: &mut DbConn,
+    match_on: MatchOn,
+    keys: &[&str],
+) -> ApiResult<HashMap<String, CustomerRow>> {
+    let mut found = HashMap::with_capacity(keys.len());
+    for part in keys.chunks(1000) {
+        let rows: Vec<CustomerRow> = crate::on_backend!(conn, |c| match match_on {
+            MatchOn::ExternalId => customers::table
+                .select(CustomerRow::as_select())
+                .filter(customers::external_id.eq_any(part))
+                .load(c)?,
+            MatchOn::Email => customers::table
+                .select(CustomerRow::as_select())
+                .filter(customers::email.eq_any(part))
+                .load(c)?,
+        });
+        for row in rows {
+            let key = match match_on {
+                MatchOn::ExternalId => row.external_id.clone(),
+                MatchOn::Email => row.email.clone(),
+            };
+            if let Some(key) = key {
+                found.insert(key, row);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the stored `row` already holds `input`, compared as the row
+/// `input` would be written as. A difference only in the order of
+/// `custom_fields` keys counts as a change here and is found equal later,
+/// when the record is compared whole.
+fn holds(row: &CustomerRow, input: &CustomerInput) -> bool {
+    let same = CustomerRow::from_input(
+        row.id.clone(),
+        input,
+        row.consent_updated_at,
+        row.version,
+        row.created_at,
+        row.updated_at,
+    );
+    same == *row
+}
+
 /// Which of `ids` exist in `table`.
 macro_rules! existing_ids {
     ($conn:expr, $table:ident, $ids:expr) => {{
@@ -141,14 +189,15 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<CustomerInput>
     let mut items = std::mem::take(&mut batch.items);
     items.sort_by(|a, b| a.key.cmp(&b.key));
     // Unchanged items first, without locking anything: a resend of a
-    // nightly export is one read per thousand records and writes nothing.
+    // nightly export is one read of rows per thousand records, compared as
+    // rows (no record is built), and writes nothing.
     let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
-    let stored = stored_by_key(conn, match_on, &keys, false)?;
-    items.retain(|item| match stored.get(&item.key) {
-        Some(c) if c.input() == item.input => {
+    let rows = rows_by_key(conn, match_on, &keys)?;
+    items.retain(|item| match rows.get(&item.key) {
+        Some(row) if holds(row, &item.input) => {
             batch
                 .outcomes
-                .done(item.index, ItemStatus::Unchanged, &c.id, c.version);
+                .done(item.index, ItemStatus::Unchanged, &row.id, row.version);
             false
         }
         _ => true,
@@ -157,12 +206,12 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<CustomerInput>
     if items.is_empty() {
         return Ok(());
     }
-    // The others' stored records, locked (PostgreSQL) and read again.
-    let stored = if db::is_postgres(conn) && items.iter().any(|i| stored.contains_key(&i.key)) {
+    // The others' stored records, locked (PostgreSQL) and read whole.
+    let stored = if items.iter().any(|i| rows.contains_key(&i.key)) {
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
-        stored_by_key(conn, match_on, &keys, true)?
+        stored_by_key(conn, match_on, &keys, db::is_postgres(conn))?
     } else {
-        stored
+        HashMap::new()
     };
 
     // References and unique values, each read once for the whole batch.

@@ -441,6 +441,27 @@ fn batches_create_update_and_leave_unchanged_records_alone(app: &TestApp) {
         (c["name"].clone(), c["tags"].clone()),
         (json!("P2 changed"), json!([]))
     );
+    // The same custom fields in another key order are the same record.
+    let ordered = |fields: Value| {
+        json!({"items": [{"kind": "company", "name": "Fields",
+        "external_id": "FIELDS", "custom_fields": fields}]})
+    };
+    batch(
+        app,
+        "/api/v1/customers/batch",
+        &ordered(json!({"a": 1, "b": 2})),
+    );
+    let events = event_count(app);
+    let r = batch(
+        app,
+        "/api/v1/customers/batch",
+        &ordered(json!({"b": 2, "a": 1})),
+    );
+    assert_eq!(
+        (r["unchanged"].clone(), r["results"][0]["version"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(event_count(app), events);
     // null options mean their defaults.
     let defaults = json!({"match_on": null, "atomic": null, "items": [
         {"kind": "person", "name": "P4", "external_id": "K4", "email": "p4@example.com", "tags": ["erp"]}]});
