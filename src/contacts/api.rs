@@ -6,7 +6,7 @@ use super::repo::{self, ContactQuery, CustomerContactsQuery};
 use super::{Contact, ContactInput, ContactPage, ContactPatch};
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
-use crate::http::batch::{self, BatchBody, BatchResult, ExternalIdKey};
+use crate::http::batch::{self, BatchResult, ExternalIdKey};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::list::ListRoute;
@@ -225,6 +225,7 @@ crate::batch_request! {
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),
+        (status = 409, response = r::Conflict),
         CreateErrors,
     ),
     security(("bearer" = []))
@@ -235,14 +236,14 @@ pub async fn batch_contacts(
     req: HttpRequest,
     credentials: Credentials,
     key: IdempotencyKey,
-    body: JsonBody<BatchBody, { batch::MAX_BODY_BYTES }>,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     batch::run(
         &state,
         &req,
         credentials,
         key,
-        body,
+        payload,
         &super::batch::PARSER,
         super::batch::upsert_batch,
     )

@@ -1,19 +1,18 @@
 //! Bulk upsert of contacts (`POST /contacts/batch`) by `external_id`. Items
 //! are written one by one in key order (a stable lock order), each through
-//! the single-record writers in its own savepoint, because making a contact
-//! primary may change other contacts; contacts carry no performance target
-//! that would call for the set-based path customers and orders use.
-
-use diesel::prelude::*;
+//! the single-record writers in its own savepoint (so a failing item leaves
+//! nothing behind), because making a contact primary may change other
+//! contacts; every event is appended once, at the end. Contacts carry no
+//! performance target that would call for the set-based path customers and
+//! orders use.
 
 use super::repo;
 use super::ContactInput;
 use crate::auth::Actor;
-use crate::db::schema::contacts;
 use crate::db::Tx;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::events;
 use crate::http::batch::{self, Batch, ItemStatus, MatchOn, Parser};
-use crate::http::IfMatch;
 
 pub static PARSER: Parser<ContactInput> = Parser {
     match_on: &[MatchOn::ExternalId],
@@ -26,31 +25,46 @@ pub static PARSER: Parser<ContactInput> = Parser {
 pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<ContactInput>) -> ApiResult<()> {
     let mut items = std::mem::take(&mut batch.items);
     items.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut changes = Vec::new();
     for item in items {
-        let stored: Option<(String, i64)> = contacts::table
-            .filter(contacts::external_id.eq(&item.key))
-            .select((contacts::id, contacts::version))
-            .first(tx.conn())
-            .optional()?;
-        let outcome = tx.savepoint(|tx| match &stored {
-            None => repo::create(tx, actor, item.input.clone())
-                .map(|c| (ItemStatus::Created, c.id, c.version)),
-            Some((id, version)) => {
-                // The full item as a merge patch: a full replace.
-                let document = serde_json::to_value(&item.input)?;
-                let contact = repo::update(tx, actor, id, &IfMatch::default(), &document)?;
-                let status = if contact.version == *version {
-                    ItemStatus::Unchanged
-                } else {
-                    ItemStatus::Updated
-                };
-                Ok((status, contact.id, contact.version))
-            }
+        let outcome = tx.savepoint(|tx| {
+            let conn = tx.conn();
+            let written = match repo::read_locked_by_key(conn, &item.key)? {
+                Some(current) => repo::change(conn, current, item.input.clone())?,
+                None => repo::insert(conn, item.input.clone())?,
+            };
+            Ok(written)
         });
+        // A key another request created meanwhile: the item updates it.
+        let outcome = match outcome {
+            Err(ApiError::Conflict { .. }) => tx.savepoint(|tx| {
+                let conn = tx.conn();
+                match repo::read_locked_by_key(conn, &item.key)? {
+                    Some(current) => repo::change(conn, current, item.input.clone()),
+                    None => Err(ApiError::Conflict {
+                        detail: "another request wrote a contact with this value at the same time; resend the item".into(),
+                        field: "external_id".into(),
+                        existing_id: None,
+                    }),
+                }
+            }),
+            other => other,
+        };
         match outcome {
-            Ok((status, id, version)) => batch.outcomes.done(item.index, status, &id, version),
+            Ok((contact, written)) => {
+                let status = match written.last() {
+                    None => ItemStatus::Unchanged,
+                    Some(c) if c.before.is_none() => ItemStatus::Created,
+                    Some(_) => ItemStatus::Updated,
+                };
+                batch
+                    .outcomes
+                    .done(item.index, status, &contact.id, contact.version);
+                changes.extend(written);
+            }
             Err(e) => batch.outcomes.fail(item.index, e)?,
         }
     }
-    Ok(())
+    // Appended once, last: the append lock is held from here to the commit.
+    events::append(tx, actor, &changes)
 }

@@ -152,7 +152,14 @@ fn write_row(result: QueryResult<usize>) -> ApiResult<usize> {
 const PRIMARY_INDEX: &str = "contacts_one_primary";
 
 pub fn create(tx: &mut Tx, actor: &Actor, input: ContactInput) -> ApiResult<Contact> {
-    let conn = tx.conn();
+    let (contact, changes) = insert(tx.conn(), input)?;
+    events::append(tx, actor, &changes)?;
+    Ok(contact)
+}
+
+/// Writes a new contact; returns it and the changes to append (its own and
+/// those of a contact it displaces as primary).
+pub fn insert(conn: &mut DbConn, input: ContactInput) -> ApiResult<(Contact, Vec<Change>)> {
     let id = db::new_id();
     check_unique_and_references(conn, &id, &input)?;
     let mut changes = if input.is_primary {
@@ -169,8 +176,7 @@ pub fn create(tx: &mut Tx, actor: &Actor, input: ContactInput) -> ApiResult<Cont
     )?;
     let contact = row.into_contact();
     changes.push(Change::created(RESOURCE, &id, contact.to_json()?));
-    events::append(tx, actor, &changes)?;
-    Ok(contact)
+    Ok((contact, changes))
 }
 
 pub fn update(
@@ -183,9 +189,38 @@ pub fn update(
     let conn = tx.conn();
     let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
-    if input == current.input() {
-        return Ok(current);
+    let (contact, changes) = change(conn, current, input)?;
+    events::append(tx, actor, &changes)?;
+    Ok(contact)
+}
+
+/// The contact read locked, read by its `external_id` (for batches).
+pub fn read_locked_by_key(conn: &mut DbConn, external_id: &str) -> ApiResult<Option<Contact>> {
+    let id: Option<String> = contacts::table
+        .filter(contacts::external_id.eq(external_id))
+        .select(contacts::id)
+        .first(conn)
+        .optional()?;
+    match id {
+        None => Ok(None),
+        Some(id) => match read_locked(conn, &id, &IfMatch::default()) {
+            Err(ApiError::NotFound(_)) => Ok(None),
+            other => other.map(Some),
+        },
     }
+}
+
+/// Writes `input` over `current` (read locked); returns the contact and the
+/// changes to append, none when `input` changes nothing.
+pub fn change(
+    conn: &mut DbConn,
+    current: Contact,
+    input: ContactInput,
+) -> ApiResult<(Contact, Vec<Change>)> {
+    if input == current.input() {
+        return Ok((current, Vec::new()));
+    }
+    let id = current.id.as_str();
     check_unique_and_references(conn, id, &input)?;
     // Already this customer's primary (and locked by us): the index leaves no other.
     let becomes_primary =
@@ -214,8 +249,7 @@ pub fn update(
         current.to_json()?,
         contact.to_json()?,
     ));
-    events::append(tx, actor, &changes)?;
-    Ok(contact)
+    Ok((contact, changes))
 }
 
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {

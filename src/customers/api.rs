@@ -8,7 +8,7 @@ use crate::auth::{Credentials, Need};
 use crate::error::ApiResult;
 use crate::events::api::{EventPage, HistoryParams};
 use crate::events::ResourceKind;
-use crate::http::batch::{self, BatchBody, BatchResult, MatchOn};
+use crate::http::batch::{self, BatchResult, MatchOn};
 use crate::http::handlers;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::{ExternalId, IfMatch, JsonBody, Query, RecordId};
@@ -133,6 +133,7 @@ pub async fn update_customer(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 409, response = r::Conflict),
         DeleteErrors,
     ),
     security(("bearer" = []))
@@ -223,6 +224,7 @@ crate::batch_request! {
     params(IdempotencyKey),
     responses(
         (status = 200, description = "One result per item, in order, and the counts", body = BatchResult),
+        (status = 409, response = r::Conflict),
         CreateErrors,
     ),
     security(("bearer" = []))
@@ -233,14 +235,14 @@ pub async fn batch_customers(
     req: HttpRequest,
     credentials: Credentials,
     key: IdempotencyKey,
-    body: JsonBody<BatchBody, { batch::MAX_BODY_BYTES }>,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     batch::run(
         &state,
         &req,
         credentials,
         key,
-        body,
+        payload,
         &super::batch::PARSER,
         super::batch::upsert_batch,
     )

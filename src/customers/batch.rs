@@ -34,7 +34,8 @@ pub static PARSER: Parser<CustomerInput> = Parser {
 };
 
 /// The stored customers holding these keys; with `lock`, locked (on
-/// PostgreSQL) in id order until the transaction ends.
+/// PostgreSQL) in id order until the transaction ends, as strongly as an
+/// `UPDATE` of them would (not blocking foreign-key checks of other writers).
 fn stored_by_key(
     conn: &mut DbConn,
     match_on: MatchOn,
@@ -49,11 +50,11 @@ fn stored_by_key(
                 let ids: Vec<String> = match match_on {
                     MatchOn::ExternalId => locked
                         .filter(customers::external_id.eq_any(part))
-                        .for_update()
+                        .for_no_key_update()
                         .load(c)?,
                     MatchOn::Email => locked
                         .filter(customers::email.eq_any(part))
-                        .for_update()
+                        .for_no_key_update()
                         .load(c)?,
                 };
                 customers::table

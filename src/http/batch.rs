@@ -7,13 +7,12 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::idempotency::{self, Created, IdempotencyKey};
-use super::JsonBody;
 use crate::auth::{Actor, Credentials, Need};
 use crate::db::Tx;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -21,7 +20,8 @@ use crate::state::AppState;
 
 /// Most items in one batch.
 pub const MAX_ITEMS: usize = 1000;
-/// Largest batch body: 1,000 items of up to 16 KiB each.
+/// Largest batch body: 1,000 items of up to 16 KiB each. Only an authorized
+/// caller's body is read (see [`run`]).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 crate::text_enum! {
@@ -344,19 +344,94 @@ macro_rules! batch_request {
     };
 }
 
-/// `POST /{collection}/batch`: authorizes, parses, runs `write` in one
-/// transaction and answers 200 with every item's result; with `atomic`, any
-/// failed item answers 422 instead and nothing is written.
+/// Counts the items of a batch body without building them, so that a body
+/// of millions of tiny items is refused before it takes memory; `None` when
+/// the body is not of that shape (the full parse then says what is wrong).
+fn item_count(bytes: &[u8]) -> Option<usize> {
+    struct Count(usize);
+    impl<'de> Deserialize<'de> for Count {
+        fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+            struct Items;
+            impl<'de> serde::de::Visitor<'de> for Items {
+                type Value = Count;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an array")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Count, A::Error> {
+                    let mut n = 0;
+                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                        n += 1;
+                    }
+                    Ok(Count(n))
+                }
+            }
+            de.deserialize_seq(Items)
+        }
+    }
+    #[derive(Deserialize)]
+    struct Shape {
+        items: Count,
+    }
+    // IgnoredAny skips each item without allocating.
+    serde_json::from_slice::<Shape>(bytes)
+        .ok()
+        .map(|s| s.items.0)
+}
+
+/// The body of a batch, read once the caller is authorized (so that only a
+/// caller with the role can make the service buffer up to
+/// [`MAX_BODY_BYTES`]) and parsed off the async threads, before any
+/// transaction begins.
+async fn read_body(req: &HttpRequest, payload: web::Payload) -> ApiResult<(web::Bytes, BatchBody)> {
+    let bytes = super::body::read(req, payload.into_inner(), MAX_BODY_BYTES).await?;
+    let parsed = bytes.clone();
+    let body = web::block(move || {
+        if item_count(&parsed).is_some_and(|n| n > MAX_ITEMS) {
+            return Err(too_many());
+        }
+        let body = BatchBody::from_document(super::body::parse_document(&parsed)?)?;
+        if body.items.is_empty() {
+            return Err(ApiError::field(
+                "items",
+                "too_few",
+                format!("a batch holds 1 to {MAX_ITEMS} items"),
+            ));
+        }
+        if body.items.len() > MAX_ITEMS {
+            return Err(too_many());
+        }
+        Ok(body)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))??;
+    Ok((bytes, body))
+}
+
+fn too_many() -> ApiError {
+    ApiError::field(
+        "items",
+        "too_many",
+        format!("a batch holds 1 to {MAX_ITEMS} items; split larger ones"),
+    )
+}
+
+/// `POST /{collection}/batch`: authorizes, reads and parses the body, runs
+/// `write` in one transaction and answers 200 with every item's result; with
+/// `atomic`, any failed item answers 422 instead and nothing is written.
 pub async fn run<I: 'static>(
-    state: &actix_web::web::Data<AppState>,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     credentials: Credentials,
     key: IdempotencyKey,
-    body: JsonBody<BatchBody, MAX_BODY_BYTES>,
+    payload: web::Payload,
     parser: &'static Parser<I>,
     write: fn(&mut Tx, &Actor, &mut Batch<I>) -> ApiResult<()>,
 ) -> ApiResult<HttpResponse> {
-    let bytes = body.bytes.clone();
+    crate::auth::authorize(state, credentials.clone(), Need::Write, |_, _| Ok(())).await?;
+    let (bytes, body) = read_body(req, payload).await?;
     idempotency::create(
         state,
         credentials,
@@ -365,18 +440,6 @@ pub async fn run<I: 'static>(
         req,
         &bytes,
         move |tx, actor| {
-            let body = BatchBody::from_document(body.into_document()?)?;
-            if body.items.is_empty() || body.items.len() > MAX_ITEMS {
-                return Err(ApiError::field(
-                    "items",
-                    if body.items.is_empty() {
-                        "too_few"
-                    } else {
-                        "too_many"
-                    },
-                    format!("a batch holds 1 to {MAX_ITEMS} items; split larger ones"),
-                ));
-            }
             let atomic = body.atomic;
             let mut batch = Batch::parse(tx, body, parser)?;
             write(tx, actor, &mut batch)?;
@@ -421,6 +484,11 @@ pub fn parse_item<I: serde::de::DeserializeOwned>(
     normalize(super::body::from_owned_document(item)?)
 }
 
+/// Text with at least one character that trimming keeps (the pattern every
+/// required name uses).
+const NOT_BLANK: &str =
+    "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
+
 /// The schema of a batch item of a record that refers to a customer: the
 /// create shape `T` with its `external_id` required, where
 /// `customer_external_id` may replace `customer_id`.
@@ -431,17 +499,27 @@ pub fn customer_keyed<T: utoipa::PartialSchema>(
     let mut schema = T::schema();
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         object.required.retain(|r| r != "customer_id");
-        // The only key these records can be matched on.
+        // The only key these records can be matched on: required, not null.
         object.required.push("external_id".to_string());
+        object.properties.insert(
+            "external_id".to_string(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(200))
+                .pattern(Some(NOT_BLANK))
+                .description(Some(
+                    "Your own key for this record; it finds the stored one.",
+                ))
+                .into(),
+        );
         object.properties.insert(
             "customer_external_id".to_string(),
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
                 .max_length(Some(200))
-                .pattern(Some(
-                    "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-                ))
+                .pattern(Some(NOT_BLANK))
                 .description(Some(
                     "The customer's `external_id`, instead of `customer_id` (one of the two is required).",
                 ))

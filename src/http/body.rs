@@ -16,7 +16,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// but parsed into `T` only by [`JsonBody::parse`], which handlers call once
 /// the caller is authorized: a caller without the role gets 403, not a
 /// validation answer.
-pub struct JsonBody<T, const LIMIT: usize = MAX_BODY_BYTES> {
+pub struct JsonBody<T> {
     pub bytes: web::Bytes,
     target: std::marker::PhantomData<fn() -> T>,
 }
@@ -27,102 +27,100 @@ pub struct Parsed<T> {
     pub document: serde_json::Value,
 }
 
-impl<T: DeserializeOwned, const LIMIT: usize> JsonBody<T, LIMIT> {
+impl<T: DeserializeOwned> JsonBody<T> {
     /// 400 for malformed JSON; 422 naming the field for a wrong shape.
     pub fn parse(&self) -> ApiResult<Parsed<T>> {
-        let document = self.document()?;
+        let document = parse_document(&self.bytes)?;
         let value = from_document(&document)?;
         Ok(Parsed { value, document })
     }
 }
 
-impl<T, const LIMIT: usize> JsonBody<T, LIMIT> {
-    /// The body as a JSON object without duplicate keys or NUL characters,
-    /// for a type that reads itself from the document (a batch's items).
-    pub fn into_document(self) -> ApiResult<serde_json::Value> {
-        self.document()
+/// A request body as a JSON object without duplicate keys or NUL characters:
+/// 400 for malformed JSON, 422 naming the field otherwise.
+pub fn parse_document(bytes: &[u8]) -> ApiResult<serde_json::Value> {
+    let document = serde_json::from_slice::<UniqueKeys>(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?
+        .0;
+    if let Some(field) = nul_in(&document, "") {
+        return Err(ApiError::field(
+            if field.is_empty() {
+                "body".to_string()
+            } else {
+                field
+            },
+            "invalid_character",
+            "text may not contain the NUL character (U+0000)",
+        ));
     }
-
-    fn document(&self) -> ApiResult<serde_json::Value> {
-        let document = serde_json::from_slice::<UniqueKeys>(&self.bytes)
-            .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?
-            .0;
-        if let Some(field) = nul_in(&document, "") {
-            return Err(ApiError::field(
-                if field.is_empty() {
-                    "body".to_string()
-                } else {
-                    field
-                },
-                "invalid_character",
-                "text may not contain the NUL character (U+0000)",
-            ));
-        }
-        // Every body is an object; serde would also read a struct from an
-        // array of its field values.
-        if !document.is_object() {
-            return Err(ApiError::field(
-                "body",
-                "invalid_type",
-                "expected a JSON object",
-            ));
-        }
-        Ok(document)
+    // Every body is an object; serde would also read a struct from an
+    // array of its field values.
+    if !document.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "invalid_type",
+            "expected a JSON object",
+        ));
     }
+    Ok(document)
 }
 
-impl<T: 'static, const LIMIT: usize> FromRequest for JsonBody<T, LIMIT> {
+impl<T: 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type_ok = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        // Beyond the usual limit (batches) only for callers whose credentials
-        // hold up without the database (a signed, unexpired token or an API
-        // key's shape): anyone else cannot make the service buffer more.
-        let limit = if LIMIT > MAX_BODY_BYTES && crate::auth::credentials_of(req).is_err() {
-            MAX_BODY_BYTES
-        } else {
-            LIMIT
-        };
-        let mut payload = payload.take();
+        let body = read(req, payload.take(), MAX_BODY_BYTES);
         Box::pin(async move {
-            if declared_len.is_some_and(|n| n > limit) {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            // Sized once from Content-Length (already checked against the
-            // limit): growing by doubling copies a large body many times.
-            let mut buf = web::BytesMut::with_capacity(declared_len.unwrap_or(0));
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
-                if buf.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge);
-                }
-                buf.extend_from_slice(&chunk);
-            }
             Ok(JsonBody {
-                bytes: buf.freeze(),
+                bytes: body.await?,
                 target: std::marker::PhantomData,
             })
         })
+    }
+}
+
+/// Reads a JSON request body of at most `limit` bytes: 413 beyond it
+/// (before reading, when `Content-Length` says so), 415 for another media type.
+pub fn read(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limit: usize,
+) -> impl std::future::Future<Output = ApiResult<web::Bytes>> + 'static {
+    let content_type_ok = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    async move {
+        if declared_len.is_some_and(|n| n > limit) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        if !content_type_ok {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        // Sized once from Content-Length (already checked against the
+        // limit): growing by doubling copies a large body many times.
+        let mut buf = web::BytesMut::with_capacity(declared_len.unwrap_or(0));
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
     }
 }
 

@@ -86,11 +86,9 @@ impl FromRequest for ExternalId {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = req
-            .match_info()
-            .get("external_id")
-            .unwrap_or_default()
-            .trim();
+        let raw = req.match_info().get("external_id").unwrap_or_default();
+        let decoded = decode_reserved(raw);
+        let key = decoded.trim();
         ready(
             if key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
                 Err(ApiError::NotFound("record not found".into()))
@@ -99,6 +97,38 @@ impl FromRequest for ExternalId {
             },
         )
     }
+}
+
+/// Decodes what the router leaves encoded in a path segment (`%2F`, `%2B`,
+/// `%25`), so that a key like `SO/2024/1` is addressed as `SO%2F2024%2F1`.
+fn decode_reserved(segment: &str) -> std::borrow::Cow<'_, str> {
+    if !segment.contains('%') {
+        return std::borrow::Cow::Borrowed(segment);
+    }
+    let mut out = String::with_capacity(segment.len());
+    let mut rest = segment;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).map(str::to_ascii_uppercase);
+        let decoded = match code.as_deref() {
+            Some("2F") => Some('/'),
+            Some("2B") => Some('+'),
+            Some("25") => Some('%'),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The `If-Match` precondition: absent means "any version".

@@ -386,6 +386,19 @@ fn order_lists_filter_sort_and_replace_items(app: &TestApp) {
         .expect(200)
         .json();
     assert_eq!(by_key["id"], ids[1]);
+    // Keys with reserved characters are addressed percent-encoded.
+    let odd = app
+        .post(
+            "/api/v1/orders",
+            t,
+            &order(cid, json!({"external_id": "SO/2024/1+a%b c"})),
+        )
+        .expect(201)
+        .json();
+    let got = app
+        .get("/api/v1/orders/by-external-id/SO%2F2024%2F1%2Ba%25b%20c", t)
+        .expect(200);
+    assert_eq!(got.json()["id"], odd["id"]);
     let history = app.get(&format!("{path}/history"), t).expect(200).json();
     assert_eq!(history["data"].as_array().unwrap().len(), 2);
 }
