@@ -263,6 +263,8 @@ fn store(conn: &mut DbConn, customer_id: &str, stored: &BTreeMap<String, Stored>
 }
 
 const BASE_CURRENCY_SETTING: &str = "base_currency";
+/// Arbitrary key of the advisory lock of the start-up recomputation.
+const BASE_CURRENCY_LOCK_KEY: i64 = 0x00C0_FFEE_0E5E_0003;
 
 /// Fixes the base currency for this process and, when it differs from the
 /// one the database's value columns were computed for, recomputes those
@@ -286,6 +288,31 @@ pub fn set_base_currency(conn: &mut DbConn, currency: &str) -> ApiResult<()> {
     }
     db::write_tx(conn, |tx| {
         let conn = tx.conn();
+        // Replicas starting together take turns (SQLite's write transaction
+        // already serializes them); the one after sees the stored setting.
+        if let DbConn::Postgresql(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(BASE_CURRENCY_LOCK_KEY)
+                .execute(c)?;
+        }
+        let stored: Option<String> = settings::table
+            .find(BASE_CURRENCY_SETTING)
+            .select(settings::value)
+            .first(conn)
+            .optional()?;
+        if stored.as_deref() == Some(currency) {
+            return Ok(());
+        }
+        // Locked like every order writer locks them, so that no order write
+        // meanwhile is overwritten by the values read here.
+        let ids: Vec<String> = customers::table
+            .filter(customers::value_figures.ne("{}"))
+            .select(customers::id)
+            .load(conn)?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for part in ids.chunks(1000) {
+            lock_customers(conn, part)?;
+        }
         let with_orders: Vec<(String, String)> = customers::table
             .filter(customers::value_figures.ne("{}"))
             .select((customers::id, customers::value_figures))

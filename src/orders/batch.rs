@@ -206,6 +206,11 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<OrderInput>) -
             value::lock_customers(conn, &[current.customer_id.as_str()])?;
         }
         let current = super::repo::read_locked(conn, &id, &IfMatch::default())?;
+        // Moved to another customer between the read and the lock: that
+        // customer is locked too before its value is recomputed.
+        if !locked.contains(&current.customer_id) {
+            value::lock_customers(conn, &[current.customer_id.as_str()])?;
+        }
         if current.input() == input {
             batch
                 .outcomes

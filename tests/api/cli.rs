@@ -96,6 +96,7 @@ fn bad_settings_stop_start_up_with_one_line_naming_them() {
         ("CRM_JWT_SECRET", "short"),
         ("CRM_ADMIN_EMAIL", "nobody"),
         ("CRM_CORS_ORIGINS", "ftp://x"),
+        ("CRM_BASE_CURRENCY", "EURO"),
     ] {
         let out = Command::new(BIN)
             .current_dir(&dir)
@@ -132,4 +133,152 @@ fn openapi_subcommand_prints_the_contract() {
     assert!(out.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, serde_json::to_value(crm::openapi()).unwrap());
+}
+
+/// The service started in `dir` (SQLite there) with `env`; its address.
+fn start_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("CRM_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env("CRM_ADMIN_EMAIL", "admin@cli.test")
+        .env("CRM_ADMIN_PASSWORD", "password-123")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = stderr.next().unwrap().unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keeps reading the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr {});
+    (child, addr)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// Changing `CRM_BASE_CURRENCY` takes effect at the next start: `value`
+/// shows the new currency first and the value filters and sorts use it.
+#[test]
+fn a_new_base_currency_recomputes_the_value_columns_at_start() {
+    let dir = temp_dir();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call =
+        |addr: &str, method: &str, path: &str, token: &str, body: Option<serde_json::Value>| {
+            let url = format!("http://{addr}{path}");
+            let mut res = match body {
+                Some(b) => agent
+                    .post(&url)
+                    .header("Authorization", &format!("Bearer {token}"))
+                    .header("Content-Type", "application/json")
+                    .send(b.to_string())
+                    .unwrap(),
+                None => {
+                    assert_eq!(method, "GET");
+                    agent
+                        .get(&url)
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .call()
+                        .unwrap()
+                }
+            };
+            let text = res.body_mut().read_to_string().unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        };
+    let login = |addr: &str| {
+        call(
+            addr,
+            "POST",
+            "/api/v1/auth/login",
+            "",
+            Some(serde_json::json!(
+            {"email": "admin@cli.test", "password": "password-123"})),
+        )["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let (child, addr) = start_in(&dir, &[]);
+    let token = login(&addr);
+    let c = call(
+        &addr,
+        "POST",
+        "/api/v1/customers",
+        &token,
+        Some(serde_json::json!(
+        {"kind": "company", "name": "Two currencies", "external_id": "TWO"})),
+    );
+    let id = c["id"].as_str().unwrap().to_string();
+    for (currency, price) in [("EUR", 1000), ("USD", 5000)] {
+        let o = call(
+            &addr,
+            "POST",
+            "/api/v1/orders",
+            &token,
+            Some(serde_json::json!({
+            "customer_id": id, "ordered_at": "2026-01-01T00:00:00Z", "currency": currency,
+            "items": [{"sku": "S", "quantity": 1, "unit_price": price}]})),
+        );
+        assert_eq!(o["total"], price);
+    }
+    let c = call(
+        &addr,
+        "GET",
+        &format!("/api/v1/customers/{id}"),
+        &token,
+        None,
+    );
+    assert_eq!(
+        (
+            c["value"]["currency"].clone(),
+            c["value"]["total_spent"].clone()
+        ),
+        (serde_json::json!("EUR"), serde_json::json!(1000))
+    );
+    stop(child);
+
+    let (child, addr) = start_in(&dir, &[("CRM_BASE_CURRENCY", "usd")]);
+    let token = login(&addr);
+    let c = call(
+        &addr,
+        "GET",
+        &format!("/api/v1/customers/{id}"),
+        &token,
+        None,
+    );
+    assert_eq!(c["value"]["currency"], "USD");
+    assert_eq!(c["value"]["total_spent"], 5000);
+    assert_eq!(c["value"]["other_currencies"][0]["currency"], "EUR");
+    assert_eq!(c["version"], 1);
+    let list = call(
+        &addr,
+        "GET",
+        "/api/v1/customers?total_spent_min=4000",
+        &token,
+        None,
+    );
+    assert_eq!(
+        list["data"][0]["id"],
+        id.as_str(),
+        "the filter uses the new base currency"
+    );
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
 }
