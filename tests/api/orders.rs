@@ -640,6 +640,33 @@ fn batches_refer_to_customers_by_their_keys(app: &TestApp) {
         {"customer_external_id": "CUST-1", "first_name": "Ada", "external_id": "CON-1", "is_primary": true}]}),
     );
     assert_eq!(again["unchanged"], 1);
+    // A second primary takes the flag from the first: both changes are events,
+    // the unchanged item none.
+    let events = event_count(app);
+    let flip = batch(
+        app,
+        "/api/v1/contacts/batch",
+        &json!({"items": [
+        {"customer_external_id": "CUST-1", "first_name": "Ada", "external_id": "CON-1", "is_primary": true},
+        {"customer_external_id": "CUST-1", "first_name": "Dee", "external_id": "CON-4", "is_primary": true}]}),
+    );
+    assert_eq!(
+        (flip["unchanged"].clone(), flip["created"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(
+        event_count(app),
+        events + 2,
+        "CON-4 created, CON-1 no longer primary"
+    );
+    let ada = app
+        .get("/api/v1/contacts/by-external-id/CON-1", t)
+        .expect(200)
+        .json();
+    assert_eq!(
+        (ada["is_primary"].clone(), ada["version"].clone()),
+        (json!(false), json!(2))
+    );
     let orders: Vec<Value> = (0..3)
         .map(|i| json!({"customer_external_id": "CUST-1", "external_id": format!("ORD-{i}"),
             "ordered_at": "2026-06-01T00:00:00Z", "currency": "EUR", "status": "paid",
