@@ -1,5 +1,6 @@
 //! `crm seed --customers N`: realistic synthetic customers (60% companies,
-//! each with a contact) bulk-inserted in large multi-row statements, for
+//! each with a contact; about half with 1 to 3 orders, whose value the
+//! customers carry) bulk-inserted in large multi-row statements, for
 //! benchmarks and demos. A bulk load: it bypasses the event log.
 
 use std::time::Instant;
@@ -13,8 +14,9 @@ use serde_json::json;
 use crate::config::Config;
 use crate::contacts::{ContactInput, ContactRow};
 use crate::customers::{Address, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier};
-use crate::db::schema::{contacts, customers, record_tags, users};
+use crate::db::schema::{contacts, customers, order_items, orders, record_tags, users};
 use crate::db::{self, DbConn};
+use crate::orders::{LineItemInput, OrderInput, OrderItemRow, OrderRow, OrderRows, OrderStatus};
 
 const FIRST: &[&str] = &[
     "Ada", "Grace", "Alan", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
@@ -99,6 +101,8 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     // Continue numbering after earlier seeds, so unique values stay unique.
     let offset = customers::table.count().get_result::<i64>(conn)? as u64;
     let postgres = db::is_postgres(conn);
+    crate::customers::value::set_base_currency(conn, &config.base_currency)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
     // A large load into PostgreSQL is faster with the secondary indexes built
     // once afterwards than maintained row by row.
@@ -134,7 +138,13 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     rebuild_indexes(conn, &deferred)?;
     loaded?;
     if postgres {
-        for table in ["customers", "contacts", "record_tags"] {
+        for table in [
+            "customers",
+            "contacts",
+            "record_tags",
+            "orders",
+            "order_items",
+        ] {
             diesel::sql_query(format!("ANALYZE {table}")).execute(conn)?;
         }
     }
@@ -206,6 +216,7 @@ fn load(
         let mut customer_rows = Vec::with_capacity(size as usize);
         let mut contact_rows = Vec::new();
         let mut tag_rows = Vec::new();
+        let mut orders = Vec::new();
         for i in 0..size {
             let seq = first + done + i;
             let (customer, contact) = synthetic(&mut rng, seq, owners);
@@ -229,6 +240,18 @@ fn load(
                     created,
                 ));
             }
+            for (k, order) in synthetic_orders(&mut rng, seq, &id, created)
+                .into_iter()
+                .enumerate()
+            {
+                let id = db::new_id();
+                let mut order = order;
+                order.external_id = Some(format!("SEED-O-{seq}-{k}"));
+                orders.push(
+                    OrderRows::from_input(id, &order, 1, created, created)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+            }
             customer_rows.push(CustomerRow::from_input(
                 id,
                 &customer,
@@ -238,7 +261,12 @@ fn load(
                 updated,
             ));
         }
-        insert(conn, customer_rows, contact_rows, tag_rows)?;
+        let buyers: Vec<String> = orders.iter().map(|o| o.order.customer_id.clone()).collect();
+        insert(conn, customer_rows, contact_rows, tag_rows, orders)?;
+        let mut buyers: Vec<&str> = buyers.iter().map(String::as_str).collect();
+        buyers.dedup();
+        crate::customers::value::recompute_all(conn, &buyers)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         done += size;
         if done % 100_000 < size {
             log::info!(
@@ -265,7 +293,11 @@ fn insert(
     customer_rows: Vec<CustomerRow>,
     contact_rows: Vec<ContactRow>,
     tag_rows: Vec<TagRow>,
+    orders: Vec<OrderRows>,
 ) -> anyhow::Result<()> {
+    let (order_rows, item_rows): (Vec<OrderRow>, Vec<Vec<OrderItemRow>>) =
+        orders.into_iter().map(|o| (o.order, o.items)).unzip();
+    let item_rows: Vec<OrderItemRow> = item_rows.into_iter().flatten().collect();
     conn.transaction(|conn| {
         match conn {
             DbConn::Postgresql(c) => {
@@ -277,6 +309,12 @@ fn insert(
                     .execute(c)?;
                 diesel::copy_from(record_tags::table)
                     .from_insertable(&tag_rows)
+                    .execute(c)?;
+                diesel::copy_from(orders::table)
+                    .from_insertable(&order_rows)
+                    .execute(c)?;
+                diesel::copy_from(order_items::table)
+                    .from_insertable(&item_rows)
                     .execute(c)?;
             }
             DbConn::Sqlite(c) => {
@@ -290,6 +328,14 @@ fn insert(
                 }
                 for part in tag_rows.chunks(4000) {
                     diesel::insert_into(record_tags::table)
+                        .values(part)
+                        .execute(c)?;
+                }
+                for part in order_rows.chunks(1000) {
+                    diesel::insert_into(orders::table).values(part).execute(c)?;
+                }
+                for part in item_rows.chunks(2000) {
+                    diesel::insert_into(order_items::table)
                         .values(part)
                         .execute(c)?;
                 }
@@ -380,4 +426,48 @@ fn synthetic(
         external_id: None,
     });
     (customer, contact)
+}
+
+/// About half the customers have 1 to 3 orders of 1 to 3 lines, placed after
+/// the customer was created; most in EUR, some in USD, a few cancelled.
+fn synthetic_orders(
+    rng: &mut impl Rng,
+    seq: u64,
+    customer_id: &str,
+    created: chrono::NaiveDateTime,
+) -> Vec<OrderInput> {
+    if rng.random_bool(0.5) {
+        return Vec::new();
+    }
+    let age = (db::now() - created).num_seconds().max(1);
+    (0..rng.random_range(1..=3))
+        .map(|_| OrderInput {
+            customer_id: customer_id.to_string(),
+            external_id: None,
+            number: Some(format!("SO-{seq}-{}", rng.random_range(1000..9999))),
+            ordered_at: db::to_utc(created + Duration::seconds(rng.random_range(0..age))),
+            status: [
+                OrderStatus::Paid,
+                OrderStatus::Fulfilled,
+                OrderStatus::Fulfilled,
+                OrderStatus::Pending,
+                OrderStatus::Cancelled,
+            ][rng.random_range(0..5)],
+            currency: if rng.random_bool(0.9) { "EUR" } else { "USD" }.to_string(),
+            items: (0..rng.random_range(1..=3))
+                .map(|_| LineItemInput {
+                    sku: format!("SKU-{}", rng.random_range(1..500)),
+                    name: None,
+                    quantity: rng.random_range(1..5),
+                    unit_price: rng.random_range(100..50_000),
+                    discount: 0,
+                })
+                .collect(),
+            shipping: 495,
+            tax: 0,
+            total: None,
+            tags: Vec::new(),
+            custom_fields: Default::default(),
+        })
+        .collect()
 }

@@ -342,7 +342,7 @@ pub struct OrderRow {
 /// One row of `order_items`.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-#[diesel(table_name = order_items)]
+#[diesel(table_name = order_items, treat_none_as_default_value = false)]
 pub struct OrderItemRow {
     pub order_id: String,
     pub position: i32,

@@ -282,3 +282,67 @@ fn a_new_base_currency_recomputes_the_value_columns_at_start() {
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `crm seed` also creates orders, and each customer's value agrees with them.
+#[test]
+fn seeded_customers_carry_the_value_of_their_seeded_orders() {
+    let dir = temp_dir();
+    let out = Command::new(BIN)
+        .current_dir(&dir)
+        .env_clear()
+        .args(["seed", "--customers", "200"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (child, addr) = start_in(&dir, &[]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = |path: &str, token: &str| -> serde_json::Value {
+        let mut res = agent
+            .get(format!("http://{addr}{path}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let mut res = agent
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"email":"admin@cli.test","password":"password-123"}"#)
+        .unwrap();
+    let token: serde_json::Value =
+        serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let buyers = get("/api/v1/customers?order_count_min=1&limit=20", &token);
+    let buyers = buyers["data"].as_array().unwrap();
+    assert!(!buyers.is_empty(), "some seeded customers have orders");
+    for c in buyers {
+        let orders = get(
+            &format!(
+                "/api/v1/orders?customer_id={}&limit=500",
+                c["id"].as_str().unwrap()
+            ),
+            &token,
+        );
+        let counted: Vec<&serde_json::Value> = orders["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                o["currency"] == "EUR"
+                    && !["cancelled", "refunded"].contains(&o["status"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(c["value"]["order_count"], counted.len(), "{c}");
+        let spent: i64 = counted.iter().map(|o| o["total"].as_i64().unwrap()).sum();
+        assert_eq!(c["value"]["total_spent"], spent, "{c}");
+    }
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
