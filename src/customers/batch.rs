@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use super::{check_references, value, Customer, CustomerInput, CustomerRow, StoredCustomer};
 use crate::auth::Actor;
 use crate::db::schema::{customers, record_tags, users};
-use crate::db::{self, tags, DbConn, Tx};
+use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::batch::{self, Batch, ItemStatus, MatchOn, Parser};
@@ -286,23 +286,7 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<CustomerInput>
             }
         }
         if !errors.is_empty() {
-            let fields = errors
-                .into_iter()
-                .flat_map(|e| match e {
-                    ApiError::Validation(list) => list,
-                    ApiError::Conflict { detail, field, .. } => {
-                        vec![crate::error::FieldError::new(field, "conflict", detail)]
-                    }
-                    other => vec![crate::error::FieldError::new(
-                        "",
-                        "invalid",
-                        other.to_string(),
-                    )],
-                })
-                .collect();
-            batch
-                .outcomes
-                .fail(item.index, ApiError::Validation(fields))?;
+            batch.outcomes.fail_all(item.index, errors)?;
             continue;
         }
         match current {
@@ -399,28 +383,7 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<CustomerInput>
     }
 
     for (index, current, input) in changed {
-        let consent_changed =
-            input.email_opt_in != current.email_opt_in || input.sms_opt_in != current.sms_opt_in;
-        let consent_updated_at = if consent_changed {
-            Some(now)
-        } else {
-            current.consent_updated_at.map(db::from_utc)
-        };
-        let row = CustomerRow::from_input(
-            current.id.clone(),
-            &input,
-            consent_updated_at,
-            current.version + 1,
-            db::from_utc(current.created_at),
-            now,
-        );
-        diesel::update(customers::table.find(&current.id))
-            .set(&row)
-            .execute(conn)?;
-        if input.tags != current.tags {
-            tags::replace(conn, RESOURCE.as_str(), &current.id, &input.tags)?;
-        }
-        let customer = row.into_customer(current.value.clone())?;
+        let customer = super::repo::rewrite(conn, &current, &input, now)?;
         batch
             .outcomes
             .done(index, ItemStatus::Updated, &customer.id, customer.version);

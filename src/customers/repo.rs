@@ -125,29 +125,7 @@ pub fn update(
         return Ok(current);
     }
     check_unique_and_references(conn, id, &input)?;
-    let now = db::now();
-    let consent_changed =
-        input.email_opt_in != current.email_opt_in || input.sms_opt_in != current.sms_opt_in;
-    let consent_updated_at = if consent_changed {
-        Some(now)
-    } else {
-        current.consent_updated_at.map(db::from_utc)
-    };
-    let row = CustomerRow::from_input(
-        id.to_string(),
-        &input,
-        consent_updated_at,
-        current.version + 1,
-        db::from_utc(current.created_at),
-        now,
-    );
-    diesel::update(customers::table.find(id))
-        .set(&row)
-        .execute(conn)?;
-    if input.tags != current.tags {
-        tags::replace(conn, RESOURCE.as_str(), id, &input.tags)?;
-    }
-    let customer = row.into_customer(current.value.clone())?;
+    let customer = rewrite(conn, &current, &input, db::now())?;
     events::append(
         tx,
         actor,
@@ -159,6 +137,38 @@ pub fn update(
         )],
     )?;
     Ok(customer)
+}
+
+/// Writes `input` over `current` (locked) as its next version at `now`: the
+/// row (consent time moves when a consent flag changes) and its tags.
+pub fn rewrite(
+    conn: &mut DbConn,
+    current: &Customer,
+    input: &CustomerInput,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<Customer> {
+    let consent_changed =
+        input.email_opt_in != current.email_opt_in || input.sms_opt_in != current.sms_opt_in;
+    let consent_updated_at = if consent_changed {
+        Some(now)
+    } else {
+        current.consent_updated_at.map(db::from_utc)
+    };
+    let row = CustomerRow::from_input(
+        current.id.clone(),
+        input,
+        consent_updated_at,
+        current.version + 1,
+        db::from_utc(current.created_at),
+        now,
+    );
+    diesel::update(customers::table.find(&current.id))
+        .set(&row)
+        .execute(conn)?;
+    if input.tags != current.tags {
+        tags::replace(conn, RESOURCE.as_str(), &current.id, &input.tags)?;
+    }
+    row.into_customer(current.value.clone())
 }
 
 /// Deletes a customer; what happens to the records that refer to it is

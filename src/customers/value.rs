@@ -138,35 +138,7 @@ pub fn lock_customers(conn: &mut DbConn, ids: &[&str]) -> ApiResult<Vec<String>>
 /// orders (one grouped read over its `(customer_id, currency)` index) and
 /// stores it, without a new version.
 pub fn recompute(conn: &mut DbConn, customer_id: &str) -> ApiResult<()> {
-    let grouped = orders::table
-        .filter(orders::customer_id.eq(customer_id))
-        .filter(orders::status.ne_all(OrderStatus::NOT_COUNTED))
-        .group_by(orders::currency)
-        .select(diesel::dsl::sql::<(
-            Text,
-            BigInt,
-            BigInt,
-            Timestamp,
-            Timestamp,
-        )>(
-            "currency, COUNT(*), CAST(SUM(total) AS BIGINT), MIN(ordered_at), MAX(ordered_at)",
-        ));
-    let rows: Vec<(String, i64, i64, NaiveDateTime, NaiveDateTime)> = grouped.load(conn)?;
-    let stored: BTreeMap<String, Stored> = rows
-        .into_iter()
-        .map(|(currency, n, sum, first, last)| {
-            (
-                currency,
-                Stored {
-                    n,
-                    sum,
-                    first,
-                    last,
-                },
-            )
-        })
-        .collect();
-    store(conn, customer_id, &stored)
+    recompute_all(conn, &[customer_id])
 }
 
 /// [`recompute`] for many customers (all locked), reading their orders in

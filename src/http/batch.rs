@@ -146,15 +146,25 @@ impl Outcomes {
     /// Records a failed item, or returns the error when it is not the item's
     /// fault (the whole batch fails then).
     pub fn fail(&mut self, index: usize, error: ApiError) -> ApiResult<()> {
-        let errors = match error {
-            ApiError::Validation(errors) => errors,
-            ApiError::Conflict { detail, field, .. } => {
-                vec![FieldError::new(field, "conflict", detail)]
+        self.fail_all(index, vec![error])
+    }
+
+    /// [`Outcomes::fail`] with every error found for one item.
+    pub fn fail_all(&mut self, index: usize, errors: Vec<ApiError>) -> ApiResult<()> {
+        let mut fields = Vec::new();
+        for error in errors {
+            match error {
+                ApiError::Validation(mut list) => fields.append(&mut list),
+                ApiError::Conflict { detail, field, .. } => {
+                    fields.push(FieldError::new(field, "conflict", detail))
+                }
+                ApiError::Unprocessable(detail) | ApiError::BadRequest(detail) => {
+                    fields.push(FieldError::new("", "invalid", detail))
+                }
+                other => return Err(other),
             }
-            ApiError::Unprocessable(detail) => vec![FieldError::new("", "invalid", detail)],
-            ApiError::BadRequest(detail) => vec![FieldError::new("", "invalid", detail)],
-            other => return Err(other),
-        };
+        }
+        let errors = fields;
         if let Some(r) = self.results.get_mut(index) {
             r.status = ItemStatus::Failed;
             r.errors = errors;

@@ -14,8 +14,8 @@ use super::repo::{insert_items, with_items};
 use super::{Order, OrderInput, OrderItemRow, OrderRow, OrderRows};
 use crate::auth::Actor;
 use crate::customers::value;
-use crate::db::schema::{order_items, orders, record_tags};
-use crate::db::{self, tags, DbConn, Tx};
+use crate::db::schema::{orders, record_tags};
+use crate::db::{self, DbConn, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Change, ResourceKind};
 use crate::http::batch::{self, Batch, ItemStatus, MatchOn, Parser};
@@ -46,29 +46,6 @@ fn stored_by_key(conn: &mut DbConn, keys: &[&str]) -> ApiResult<HashMap<String, 
         .into_iter()
         .filter_map(|o| o.external_id.clone().map(|k| (k, o)))
         .collect())
-}
-
-/// Writes a changed order over `current` (locked); returns its change.
-fn update(conn: &mut DbConn, current: &Order, input: &OrderInput) -> ApiResult<(Order, Change)> {
-    let rows = OrderRows::from_input(
-        current.id.clone(),
-        input,
-        current.version + 1,
-        db::from_utc(current.created_at),
-        db::now(),
-    )?;
-    diesel::update(orders::table.find(&current.id))
-        .set(&rows.order)
-        .execute(conn)?;
-    diesel::delete(order_items::table.filter(order_items::order_id.eq(&current.id)))
-        .execute(conn)?;
-    insert_items(conn, &rows.items)?;
-    if input.tags != current.tags {
-        tags::replace(conn, RESOURCE.as_str(), &current.id, &input.tags)?;
-    }
-    let order = rows.into_order()?;
-    let change = Change::updated(RESOURCE, &order.id, current.to_json()?, order.to_json()?);
-    Ok((order, change))
 }
 
 /// Whether a cleaned (not yet checked) item equals the stored order; a
@@ -217,7 +194,8 @@ pub fn upsert_batch(tx: &mut Tx, actor: &Actor, batch: &mut Batch<OrderInput>) -
                 .done(index, ItemStatus::Unchanged, &current.id, current.version);
             continue;
         }
-        let (order, change) = update(conn, &current, &input)?;
+        let order = super::repo::rewrite(conn, &current, &input)?;
+        let change = Change::updated(RESOURCE, &order.id, current.to_json()?, order.to_json()?);
         touched.insert(current.customer_id.clone());
         touched.insert(order.customer_id.clone());
         batch

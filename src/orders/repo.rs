@@ -229,22 +229,11 @@ pub fn update(
         except & id,
         "order"
     )?;
-    let rows = OrderRows::from_input(
-        id.to_string(),
-        &input,
-        current.version + 1,
-        db::from_utc(current.created_at),
-        db::now(),
-    )?;
-    write_rows(conn, &rows, false)?;
-    if input.tags != current.tags {
-        tags::replace(conn, RESOURCE.as_str(), id, &input.tags)?;
-    }
+    let order = rewrite(conn, &current, &input)?;
     value::recompute(conn, &input.customer_id)?;
     if current.customer_id != input.customer_id {
         value::recompute(conn, &current.customer_id)?;
     }
-    let order = rows.into_order()?;
     events::append(
         tx,
         actor,
@@ -256,6 +245,23 @@ pub fn update(
         )],
     )?;
     Ok(order)
+}
+
+/// Writes `input` over `current` (locked) as its next version: the row, its
+/// items (replaced) and its tags. The customers' values are the caller's.
+pub fn rewrite(conn: &mut DbConn, current: &Order, input: &OrderInput) -> ApiResult<Order> {
+    let rows = OrderRows::from_input(
+        current.id.clone(),
+        input,
+        current.version + 1,
+        db::from_utc(current.created_at),
+        db::now(),
+    )?;
+    write_rows(conn, &rows, false)?;
+    if input.tags != current.tags {
+        tags::replace(conn, RESOURCE.as_str(), &current.id, &input.tags)?;
+    }
+    rows.into_order()
 }
 
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {

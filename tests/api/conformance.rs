@@ -157,6 +157,38 @@ fn created_at(record: &Value) -> String {
         .to_string()
 }
 
+/// `tag`: records carrying the tag (any resource with `tags`).
+fn tag_filter() -> Filter {
+    Filter {
+        param: "tag",
+        prepare: |run| {
+            let tag = format!("t{}", unique());
+            run.create(|b| b["tags"] = json!([tag, "other"]));
+            run.create(|b| b["tags"] = json!(["other"]));
+            tag
+        },
+        holds: |r, v| {
+            r["tags"]
+                .as_array()
+                .is_some_and(|tags| tags.iter().any(|t| t == v))
+        },
+    }
+}
+
+/// `updated_since`: records changed at or after the time (any resource with a PATCH).
+fn updated_since_filter() -> Filter {
+    Filter {
+        param: "updated_since",
+        prepare: |run| {
+            let changed = run.create(|_| {});
+            run.create(|_| {});
+            let changed = run.change(&changed);
+            changed["updated_at"].as_str().unwrap().to_string()
+        },
+        holds: |r, v| at(r, "updated_at") >= time(v),
+    }
+}
+
 /// A customer created by the run, with one order of `total` at `at`.
 fn with_order(run: &Run, total: i64, at: &str) -> Value {
     let c = run.create(|_| {});
@@ -303,20 +335,7 @@ pub fn customers() -> Resource {
                 },
                 holds: |r, v| r["owner_id"] == v,
             },
-            Filter {
-                param: "tag",
-                prepare: |run| {
-                    let tag = format!("t{}", unique());
-                    run.create(|b| b["tags"] = json!([tag, "other"]));
-                    run.create(|b| b["tags"] = json!(["other"]));
-                    tag
-                },
-                holds: |r, v| {
-                    r["tags"]
-                        .as_array()
-                        .is_some_and(|tags| tags.iter().any(|t| t == v))
-                },
-            },
+            tag_filter(),
             Filter {
                 param: "country",
                 prepare: |run| {
@@ -346,16 +365,7 @@ pub fn customers() -> Resource {
                 },
                 holds: |r, v| at(r, "created_at") < time(v),
             },
-            Filter {
-                param: "updated_since",
-                prepare: |run| {
-                    let changed = run.create(|_| {});
-                    run.create(|_| {});
-                    let changed = run.change(&changed);
-                    changed["updated_at"].as_str().unwrap().to_string()
-                },
-                holds: |r, v| at(r, "updated_at") >= time(v),
-            },
+            updated_since_filter(),
             Filter {
                 param: "q",
                 prepare: |run| {
@@ -597,20 +607,7 @@ pub fn orders() -> Resource {
                         .is_some_and(|items| items.iter().any(|i| i["sku"] == v))
                 },
             },
-            Filter {
-                param: "tag",
-                prepare: |run| {
-                    let tag = format!("t{}", unique());
-                    run.create(|b| b["tags"] = json!([tag, "other"]));
-                    run.create(|b| b["tags"] = json!(["other"]));
-                    tag
-                },
-                holds: |r, v| {
-                    r["tags"]
-                        .as_array()
-                        .is_some_and(|tags| tags.iter().any(|t| t == v))
-                },
-            },
+            tag_filter(),
             Filter {
                 param: "ordered_after",
                 prepare: |run| {
@@ -647,16 +644,7 @@ pub fn orders() -> Resource {
                 },
                 holds: |r, v| r["total"].as_i64() <= v.parse().ok(),
             },
-            Filter {
-                param: "updated_since",
-                prepare: |run| {
-                    let changed = run.create(|_| {});
-                    run.create(|_| {});
-                    let changed = run.change(&changed);
-                    changed["updated_at"].as_str().unwrap().to_string()
-                },
-                holds: |r, v| at(r, "updated_at") >= time(v),
-            },
+            updated_since_filter(),
             Filter {
                 param: "q",
                 prepare: |run| {
