@@ -45,6 +45,8 @@ fn referrers_of(kind: ResourceKind) -> Option<&'static dyn Referrers> {
         ResourceKind::Customers => Some(&crate::customers::repo::Referring),
         ResourceKind::Contacts => Some(&crate::contacts::repo::Referring),
         ResourceKind::Orders => Some(&crate::orders::repo::Referring),
+        ResourceKind::Pipelines => Some(&crate::pipelines::repo::Referring),
+        ResourceKind::Opportunities => Some(&crate::opportunities::repo::Referring),
         ResourceKind::Users | ResourceKind::ApiKeys => None,
     }
 }

@@ -17,8 +17,11 @@ pub mod events;
 pub mod http;
 pub mod model;
 pub mod openapi;
+pub mod opportunities;
 pub mod ops;
 pub mod orders;
+pub mod pipelines;
+pub mod reports;
 pub mod seed;
 pub mod state;
 pub mod users;
@@ -46,6 +49,9 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(customers::api::routes)
             .configure(contacts::api::routes)
             .configure(orders::api::routes)
+            .configure(pipelines::api::routes)
+            .configure(opportunities::api::routes)
+            .configure(reports::api::routes)
             .configure(events::api::routes)
             .configure(users::api::routes)
             .configure(api_keys::api::routes),

@@ -174,6 +174,9 @@ pub mod errors {
         (name = "customers", description = "People and companies that buy"),
         (name = "contacts", description = "People at a customer"),
         (name = "orders", description = "What customers bought, as the ERP knows it"),
+        (name = "pipelines", description = "The stages a sale goes through (changed by managers)"),
+        (name = "opportunities", description = "Sales being worked through a pipeline"),
+        (name = "reports", description = "Figures computed in the database"),
         (name = "events", description = "The change feed"),
         (name = "users", description = "Who may sign in (admin)"),
         (name = "api-keys", description = "Keys for integrations (admin)"),
@@ -230,7 +233,7 @@ fn refine_operation(operation: &mut Operation) {
         let text = ObjectBuilder::new().schema_type(Type::String);
         let schema = match (&parameter.parameter_in, parameter.name.as_str()) {
             // `http::RecordId`: anything longer is simply not found.
-            (ParameterIn::Path, "id") => {
+            (ParameterIn::Path, "id" | "stage_id") => {
                 takes_an_id = true;
                 text.min_length(Some(1)).max_length(Some(64))
             }

@@ -126,6 +126,7 @@ pub fn bootstrap(pool: &Pool, config: &Config) -> anyhow::Result<Vec<u8>> {
     };
     crate::customers::value::set_base_currency(&mut conn, &config.base_currency)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::pipelines::repo::ensure_default(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
     if users::repo::count(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))? > 0 {
         return Ok(secret);
     }

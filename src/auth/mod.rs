@@ -66,6 +66,8 @@ crate::text_enum! {
     ActorType {
         User => "user",
         ApiKey => "api_key",
+        /// The service itself (what it sets up on its first start).
+        System => "system",
     }
 }
 
@@ -75,6 +77,17 @@ pub struct Actor {
     pub actor_type: ActorType,
     pub id: String,
     pub role: Role,
+}
+
+impl Actor {
+    /// The service itself, for changes no caller made.
+    pub fn system() -> Self {
+        Actor {
+            actor_type: ActorType::System,
+            id: "system".into(),
+            role: Role::Admin,
+        }
+    }
 }
 
 /// Signing keys and lifetime of access tokens.

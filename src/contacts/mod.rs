@@ -18,6 +18,14 @@ use crate::validation;
 
 crate::page_type!(ContactPage, Contact, "A page of contacts.");
 
+/// What deleting a contact does to the records referring to it.
+pub const DEPENDENTS: &[crate::dependents::Dependent] = &[crate::dependents::Dependent {
+    resource: crate::events::ResourceKind::Opportunities,
+    field: "contact_id",
+    on_delete: crate::dependents::OnDelete::Clear,
+    hint: "",
+}];
+
 /// The fields a client sets on a contact: the body of a create, and the
 /// document a PATCH merges into.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]

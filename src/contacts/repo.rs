@@ -253,16 +253,13 @@ pub fn change(
 }
 
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    let conn = tx.conn();
-    let current = read_locked(conn, id, if_match)?;
+    let current = read_locked(tx.conn(), id, if_match)?;
+    let mut changes = crate::dependents::before_delete(tx, super::DEPENDENTS, id)?;
     diesel::delete(contacts::table.find(id))
-        .execute(conn)
+        .execute(tx.conn())
         .map_err(db::refused_delete)?;
-    events::append(
-        tx,
-        actor,
-        &[Change::deleted(RESOURCE, id, current.to_json()?)],
-    )
+    changes.push(Change::deleted(RESOURCE, id, current.to_json()?));
+    events::append(tx, actor, &changes)
 }
 
 /// Contacts as dependents of other records.

@@ -38,6 +38,12 @@ pub const DEPENDENTS: &[Dependent] = &[
         hint: "orders are the ERP's records: delete or move them first",
     },
     Dependent {
+        resource: ResourceKind::Opportunities,
+        field: "customer_id",
+        on_delete: OnDelete::Refuse,
+        hint: "delete or move them first",
+    },
+    Dependent {
         resource: ResourceKind::Customers,
         field: "referred_by_id",
         on_delete: OnDelete::Clear,

@@ -169,6 +169,74 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pipelines (id) {
+        id -> Text,
+        name -> Text,
+        is_default -> Bool,
+        currency -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pipeline_stages (id) {
+        id -> Text,
+        pipeline_id -> Text,
+        name -> Text,
+        position -> Integer,
+        probability -> Integer,
+        kind -> Text,
+        rotting_days -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    opportunities (id) {
+        id -> Text,
+        customer_id -> Text,
+        contact_id -> Nullable<Text>,
+        name -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        pipeline_id -> Text,
+        stage_id -> Text,
+        probability -> Integer,
+        expected_close_date -> Nullable<Text>,
+        close_sort -> Text,
+        status -> Text,
+        lost_reason -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        owner_id -> Nullable<Text>,
+        tags -> Text,
+        custom_fields -> Text,
+        external_id -> Nullable<Text>,
+        stage_entered_at -> Timestamp,
+        last_activity_at -> Nullable<Timestamp>,
+        rotting_at -> Nullable<Timestamp>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    opportunity_stages (id) {
+        id -> Text,
+        opportunity_id -> Text,
+        pipeline_id -> Text,
+        stage_id -> Text,
+        stage_name -> Text,
+        entered_at -> Timestamp,
+        left_at -> Nullable<Timestamp>,
+        changed_by_type -> Text,
+        changed_by_id -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
     users,
@@ -181,4 +249,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     orders,
     order_items,
+    pipelines,
+    pipeline_stages,
+    opportunities,
+    opportunity_stages,
 );

@@ -40,6 +40,8 @@ crate::text_enum! {
         Users => "users",
         ApiKeys => "api_keys",
         Orders => "orders",
+        Pipelines => "pipelines",
+        Opportunities => "opportunities",
     }
 }
 
@@ -49,7 +51,11 @@ impl ResourceKind {
     pub fn admin_only(self) -> bool {
         match self {
             ResourceKind::Users | ResourceKind::ApiKeys => true,
-            ResourceKind::Customers | ResourceKind::Contacts | ResourceKind::Orders => false,
+            ResourceKind::Customers
+            | ResourceKind::Contacts
+            | ResourceKind::Orders
+            | ResourceKind::Pipelines
+            | ResourceKind::Opportunities => false,
         }
     }
 }
@@ -168,7 +174,7 @@ pub fn append(tx: &mut Tx, actor: &Actor, changes: &[Change]) -> ApiResult<()> {
 }
 
 /// Who made a change.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventActor {
     #[serde(rename = "type")]
     pub actor_type: ActorType,

@@ -65,14 +65,28 @@ impl FromRequest for RecordId {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let id = req.match_info().get("id").unwrap_or_default();
-        ready(
-            if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
-                Err(ApiError::NotFound("record not found".into()))
-            } else {
-                Ok(RecordId(id.to_string()))
-            },
-        )
+        ready(path_id(req, "id").map(RecordId))
+    }
+}
+
+/// The `{stage_id}` of a pipeline stage's URL, checked like [`RecordId`].
+pub struct StageId(pub String);
+
+impl FromRequest for StageId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(path_id(req, "stage_id").map(StageId))
+    }
+}
+
+fn path_id(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
+    let id = req.match_info().get(name).unwrap_or_default();
+    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        Err(ApiError::NotFound("record not found".into()))
+    } else {
+        Ok(id.to_string())
     }
 }
 

@@ -108,12 +108,20 @@ impl UserPatch {
 crate::page_type!(UserPage, User, "A page of users.");
 
 /// The records that refer to a user, and what deleting it does to them.
-pub const DEPENDENTS: &[crate::dependents::Dependent] = &[crate::dependents::Dependent {
-    resource: crate::events::ResourceKind::Customers,
-    field: "owner_id",
-    on_delete: crate::dependents::OnDelete::Refuse,
-    hint: "the user owns them: reassign them or deactivate the user instead",
-}];
+pub const DEPENDENTS: &[crate::dependents::Dependent] = &[
+    crate::dependents::Dependent {
+        resource: crate::events::ResourceKind::Customers,
+        field: "owner_id",
+        on_delete: crate::dependents::OnDelete::Refuse,
+        hint: "the user owns them: reassign them or deactivate the user instead",
+    },
+    crate::dependents::Dependent {
+        resource: crate::events::ResourceKind::Opportunities,
+        field: "owner_id",
+        on_delete: crate::dependents::OnDelete::Refuse,
+        hint: "the user owns them: reassign them or deactivate the user instead",
+    },
+];
 
 /// A user (never with its password or hash).
 #[derive(Debug, Clone, Serialize, ToSchema)]

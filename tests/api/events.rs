@@ -167,7 +167,11 @@ fn after_and_limit_page_through_the_feed(app: &TestApp) {
         app.customer(json!({"name": format!("C{i}")}));
     }
     let all = data(&feed(app, &app.admin_token, "limit=500"));
-    assert_eq!(all.len(), 13, "the admin's creation and 12 customers");
+    assert_eq!(
+        all.len(),
+        14,
+        "the default pipeline's and the admin's creation and 12 customers"
+    );
     assert_strictly_increasing(&seqs(&all));
 
     let mut seen = Vec::new();
@@ -221,7 +225,7 @@ fn after_and_limit_page_through_the_feed(app: &TestApp) {
     assert_eq!(next.len(), 1);
     assert_eq!(next[0]["record_id"], late["id"]);
     let max = data(&feed(app, &app.admin_token, "limit=500&after=0"));
-    assert_eq!(max.len(), 14);
+    assert_eq!(max.len(), 15);
 }
 
 fn resource_filter_selects_one_kind(app: &TestApp) {
@@ -251,7 +255,14 @@ fn resource_filter_selects_one_kind(app: &TestApp) {
     assert_eq!(kinds("resource=api_keys"), vec!["api_keys"]);
     assert_eq!(
         kinds(""),
-        vec!["users", "customers", "contacts", "users", "api_keys"]
+        vec![
+            "pipelines",
+            "users",
+            "customers",
+            "contacts",
+            "users",
+            "api_keys"
+        ]
     );
     // Filter and paging combine: next_after is the last matching event.
     let page = feed(app, &app.admin_token, "resource=users&limit=1");
@@ -353,7 +364,7 @@ fn user_and_key_events_are_for_admins_only(app: &TestApp) {
         .collect();
     assert_eq!(
         admin_kinds,
-        ["customers", "users", "api_keys"]
+        ["pipelines", "customers", "users", "api_keys"]
             .iter()
             .map(|s| s.to_string())
             .collect()
@@ -362,14 +373,16 @@ fn user_and_key_events_are_for_admins_only(app: &TestApp) {
 
     for token in [&viewer, &agent, &manager, &manager_key] {
         let events = data(&feed(app, token, "limit=500"));
-        assert_eq!(events.len(), 1, "{events:?}");
-        assert_eq!(events[0]["record_id"], c["id"]);
+        // The default pipeline's creation at first start, and the customer.
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0]["resource"], "pipelines");
+        assert_eq!(events[1]["record_id"], c["id"]);
         for resource in ["users", "api_keys"] {
             app.get(&format!("/api/v1/events?resource={resource}"), token)
                 .problem(403);
         }
         // Paging over hidden events still ends and never reveals them.
-        let page = feed(app, token, "limit=1");
+        let page = feed(app, token, &format!("after={}&limit=1", events[0]["seq"]));
         assert_eq!(data(&page).len(), 1);
         assert_eq!(page["has_more"], false);
     }

@@ -14,5 +14,7 @@ mod login_throttle;
 mod ops;
 mod orders;
 mod replicas;
+mod reports;
 mod resilience;
+mod sales;
 mod users;
