@@ -16,6 +16,9 @@ pub enum OnDelete {
     Clear,
     /// Refuse the delete (409) while any dependent exists, naming how many.
     Refuse,
+    /// Clear the dependents' reference, and delete those left referring to
+    /// nothing else; each with an event.
+    Detach,
 }
 
 /// One kind of record that refers to the parent through `field`.
@@ -37,6 +40,11 @@ pub trait Referrers: Sync {
     fn delete_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>>;
     /// Clears `field` on the records referring to `id`; returns their changes.
     fn clear_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>>;
+    /// Clears `field` on the records referring to `id` and deletes those
+    /// left referring to nothing; returns their changes.
+    fn detach_referring(&self, _: &mut Tx, field: &str, _: &str) -> ApiResult<Vec<Change>> {
+        Err(ApiError::internal(format!("{field} cannot be detached")))
+    }
 }
 
 /// The kinds that can refer to others. Exhaustive: a new kind must decide.
@@ -47,6 +55,8 @@ fn referrers_of(kind: ResourceKind) -> Option<&'static dyn Referrers> {
         ResourceKind::Orders => Some(&crate::orders::repo::Referring),
         ResourceKind::Pipelines => Some(&crate::pipelines::repo::Referring),
         ResourceKind::Opportunities => Some(&crate::opportunities::repo::Referring),
+        ResourceKind::Leads => Some(&crate::leads::repo::Referring),
+        ResourceKind::Activities => Some(&crate::activities::repo::Referring),
         ResourceKind::Users | ResourceKind::ApiKeys => None,
     }
 }
@@ -89,6 +99,7 @@ pub fn before_delete(tx: &mut Tx, dependents: &[Dependent], id: &str) -> ApiResu
             OnDelete::Refuse => {}
             OnDelete::Cascade => changes.extend(referrers(d)?.delete_referring(tx, d.field, id)?),
             OnDelete::Clear => changes.extend(referrers(d)?.clear_referring(tx, d.field, id)?),
+            OnDelete::Detach => changes.extend(referrers(d)?.detach_referring(tx, d.field, id)?),
         }
     }
     Ok(changes)

@@ -3,6 +3,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod activities;
 pub mod api_keys;
 pub mod auth;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod dependents;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod leads;
 pub mod model;
 pub mod openapi;
 pub mod opportunities;
@@ -24,6 +26,7 @@ pub mod pipelines;
 pub mod reports;
 pub mod seed;
 pub mod state;
+pub mod timeline;
 pub mod users;
 mod validation;
 
@@ -50,7 +53,9 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(contacts::api::routes)
             .configure(orders::api::routes)
             .configure(pipelines::api::routes)
+            .configure(leads::api::routes)
             .configure(opportunities::api::routes)
+            .configure(activities::api::routes)
             .configure(reports::api::routes)
             .configure(events::api::routes)
             .configure(users::api::routes)

@@ -1,7 +1,10 @@
 //! `crm seed --customers N`: realistic synthetic customers (60% companies,
 //! each with a contact; about half with 1 to 3 orders, whose value the
-//! customers carry) bulk-inserted in large multi-row statements, for
-//! benchmarks and demos. A bulk load: it bypasses the event log.
+//! customers carry) and, per customer, a lead (a fifth converted into it),
+//! an opportunity spread over the default pipeline's stages with the stage
+//! history that led there, and three activities; bulk-inserted in large
+//! multi-row statements, for benchmarks and demos. A bulk load: it bypasses
+//! the event log.
 
 use std::time::Instant;
 
@@ -11,12 +14,19 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde_json::json;
 
+use crate::activities::{Activity, ActivityKind, ActivityRow, Direction};
 use crate::config::Config;
 use crate::contacts::{ContactInput, ContactRow};
 use crate::customers::{Address, CustomerInput, CustomerKind, CustomerRow, LifecycleStage, Tier};
-use crate::db::schema::{contacts, customers, order_items, orders, record_tags, users};
+use crate::db::schema::{
+    activities, contacts, customers, leads, opportunities, opportunity_stages, order_items, orders,
+    record_tags, users,
+};
 use crate::db::{self, DbConn};
+use crate::leads::{Lead, LeadRow, LeadSource, LeadStatus};
+use crate::opportunities::{Opportunity, OpportunityRow, OpportunityStatus, StageVisitRow};
 use crate::orders::{LineItemInput, OrderInput, OrderItemRow, OrderRow, OrderRows, OrderStatus};
+use crate::pipelines::{Pipeline, StageKind};
 
 const FIRST: &[&str] = &[
     "Ada", "Grace", "Alan", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
@@ -103,6 +113,9 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     let postgres = db::is_postgres(conn);
     crate::customers::value::set_base_currency(conn, &config.base_currency)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::pipelines::repo::ensure_default(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pipeline =
+        crate::pipelines::repo::default_pipeline(conn).map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
     // A large load into PostgreSQL is faster with the secondary indexes built
     // once afterwards than maintained row by row.
@@ -118,12 +131,12 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     let loaded = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (pool, owners) = (&pool, &owners);
+                let (pool, owners, pipeline) = (&pool, &owners, &pipeline);
                 let first = offset + t * share;
                 let count = share.min(n.saturating_sub(t * share));
                 scope.spawn(move || -> anyhow::Result<()> {
                     let mut conn = pool.get()?;
-                    load(&mut conn, first, count, owners, started)
+                    load(&mut conn, first, count, owners, pipeline, started)
                 })
             })
             .collect();
@@ -137,6 +150,7 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     // Rebuild the indexes even when the load failed.
     rebuild_indexes(conn, &deferred)?;
     loaded?;
+    link_converted_opportunities(conn)?;
     if postgres {
         for table in [
             "customers",
@@ -144,6 +158,10 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
             "record_tags",
             "orders",
             "order_items",
+            "leads",
+            "opportunities",
+            "opportunity_stages",
+            "activities",
         ] {
             diesel::sql_query(format!("ANALYZE {table}")).execute(conn)?;
         }
@@ -172,7 +190,8 @@ fn drop_secondary_indexes(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     let defs: Vec<IndexDef> = diesel::sql_query(
         "SELECT indexname::text AS indexname, indexdef FROM pg_indexes \
          WHERE schemaname = current_schema() \
-         AND tablename IN ('customers', 'contacts', 'record_tags') \
+         AND tablename IN ('customers', 'contacts', 'record_tags', 'orders', 'order_items', \
+         'leads', 'opportunities', 'opportunity_stages', 'activities') \
          AND indexname NOT IN (SELECT conname FROM pg_constraint)",
     )
     .load(conn)?;
@@ -200,12 +219,40 @@ fn rebuild_indexes(conn: &mut DbConn, definitions: &[String]) -> anyhow::Result<
     Ok(())
 }
 
+/// A converted lead names the opportunity made from it, which names the
+/// lead: the leads are written first, and linked once every opportunity is.
+fn link_converted_opportunities(conn: &mut DbConn) -> anyhow::Result<()> {
+    let sql = match conn {
+        DbConn::Postgresql(_) => {
+            "UPDATE leads l SET converted_opportunity_id = o.id FROM opportunities o \
+             WHERE o.source_lead_id = l.id AND l.converted_opportunity_id IS NULL"
+        }
+        DbConn::Sqlite(_) => {
+            "UPDATE leads SET converted_opportunity_id = \
+             (SELECT o.id FROM opportunities o WHERE o.source_lead_id = leads.id) \
+             WHERE status = 'converted' AND converted_opportunity_id IS NULL"
+        }
+    };
+    diesel::sql_query(sql).execute(conn)?;
+    Ok(())
+}
+
+/// What one batch writes besides customers, contacts, tags and orders.
+#[derive(Default)]
+struct SalesRows {
+    leads: Vec<LeadRow>,
+    opportunities: Vec<OpportunityRow>,
+    visits: Vec<StageVisitRow>,
+    activities: Vec<ActivityRow>,
+}
+
 /// Inserts `count` customers numbered from `first`, in batches.
 fn load(
     conn: &mut DbConn,
     first: u64,
     count: u64,
     owners: &[String],
+    pipeline: &Pipeline,
     started: Instant,
 ) -> anyhow::Result<()> {
     let batch = if db::is_postgres(conn) { 5000 } else { 1000 };
@@ -217,6 +264,7 @@ fn load(
         let mut contact_rows = Vec::new();
         let mut tag_rows = Vec::new();
         let mut orders = Vec::new();
+        let mut sales = SalesRows::default();
         for i in 0..size {
             let seq = first + done + i;
             let (customer, contact) = synthetic(&mut rng, seq, owners);
@@ -252,17 +300,13 @@ fn load(
                         .map_err(|e| anyhow::anyhow!("{e}"))?,
                 );
             }
-            customer_rows.push(CustomerRow::from_input(
-                id,
-                &customer,
-                Some(created),
-                1,
-                created,
-                updated,
-            ));
+            let last_activity =
+                synthetic_sales(&mut rng, seq, &id, created, owners, pipeline, &mut sales);
+            let row = CustomerRow::from_input(id, &customer, Some(created), 1, created, updated);
+            customer_rows.push((row, last_activity));
         }
         let buyers: Vec<String> = orders.iter().map(|o| o.order.customer_id.clone()).collect();
-        insert(conn, customer_rows, contact_rows, tag_rows, orders)?;
+        insert(conn, customer_rows, contact_rows, tag_rows, orders, sales)?;
         let mut buyers: Vec<&str> = buyers.iter().map(String::as_str).collect();
         buyers.dedup();
         crate::customers::value::recompute_all(conn, &buyers)
@@ -290,11 +334,17 @@ struct TagRow {
 /// (within SQLite's bound-parameter limit) on SQLite.
 fn insert(
     conn: &mut DbConn,
-    customer_rows: Vec<CustomerRow>,
+    customer_rows: Vec<(CustomerRow, Option<chrono::NaiveDateTime>)>,
     contact_rows: Vec<ContactRow>,
     tag_rows: Vec<TagRow>,
     orders: Vec<OrderRows>,
+    sales: SalesRows,
 ) -> anyhow::Result<()> {
+    let last_activity: Vec<(String, chrono::NaiveDateTime)> = customer_rows
+        .iter()
+        .filter_map(|(row, last)| last.map(|t| (row.id.clone(), t)))
+        .collect();
+    let customer_rows: Vec<CustomerRow> = customer_rows.into_iter().map(|(row, _)| row).collect();
     let (order_rows, item_rows): (Vec<OrderRow>, Vec<Vec<OrderItemRow>>) =
         orders.into_iter().map(|o| (o.order, o.items)).unzip();
     let item_rows: Vec<OrderItemRow> = item_rows.into_iter().flatten().collect();
@@ -315,6 +365,18 @@ fn insert(
                     .execute(c)?;
                 diesel::copy_from(order_items::table)
                     .from_insertable(&item_rows)
+                    .execute(c)?;
+                diesel::copy_from(leads::table)
+                    .from_insertable(&sales.leads)
+                    .execute(c)?;
+                diesel::copy_from(opportunities::table)
+                    .from_insertable(&sales.opportunities)
+                    .execute(c)?;
+                diesel::copy_from(opportunity_stages::table)
+                    .from_insertable(&sales.visits)
+                    .execute(c)?;
+                diesel::copy_from(activities::table)
+                    .from_insertable(&sales.activities)
                     .execute(c)?;
             }
             DbConn::Sqlite(c) => {
@@ -339,7 +401,31 @@ fn insert(
                         .values(part)
                         .execute(c)?;
                 }
+                for part in sales.leads.chunks(500) {
+                    diesel::insert_into(leads::table).values(part).execute(c)?;
+                }
+                for part in sales.opportunities.chunks(500) {
+                    diesel::insert_into(opportunities::table)
+                        .values(part)
+                        .execute(c)?;
+                }
+                for part in sales.visits.chunks(1000) {
+                    diesel::insert_into(opportunity_stages::table)
+                        .values(part)
+                        .execute(c)?;
+                }
+                for part in sales.activities.chunks(500) {
+                    diesel::insert_into(activities::table)
+                        .values(part)
+                        .execute(c)?;
+                }
             }
+        }
+        // Derived: each customer's latest activity (seeded after the rows).
+        for (id, at) in &last_activity {
+            diesel::update(customers::table.find(id))
+                .set(customers::last_activity_at.eq(Some(*at)))
+                .execute(conn)?;
         }
         Ok::<_, diesel::result::Error>(())
     })?;
@@ -470,4 +556,214 @@ fn synthetic_orders(
             custom_fields: Default::default(),
         })
         .collect()
+}
+
+const LOST_REASONS: &[&str] = &["price", "timing", "competitor", "no budget", "no decision"];
+const SUBJECTS: &[&str] = &[
+    "Intro call",
+    "Demo",
+    "Pricing question",
+    "Follow-up",
+    "Contract review",
+    "Quarterly check-in",
+    "Renewal",
+    "Onboarding",
+];
+
+/// A customer's lead, opportunity (with its stage history) and three
+/// activities; returns the customer's latest activity.
+#[allow(clippy::too_many_arguments)]
+fn synthetic_sales(
+    rng: &mut impl Rng,
+    seq: u64,
+    customer_id: &str,
+    created: chrono::NaiveDateTime,
+    owners: &[String],
+    pipeline: &Pipeline,
+    out: &mut SalesRows,
+) -> Option<chrono::NaiveDateTime> {
+    let now = db::now();
+    let age = (now - created).num_seconds().max(60);
+    let at = |rng: &mut dyn rand::RngCore, from: chrono::NaiveDateTime| {
+        let left = (now - from).num_seconds().max(1);
+        from + Duration::seconds(rng.random_range(0..left))
+    };
+    let owner = owners.choose(rng).cloned();
+
+    // The lead: a fifth converted into this customer.
+    let lead_created = created - Duration::seconds(rng.random_range(0..30 * 86_400));
+    let status = [
+        LeadStatus::New,
+        LeadStatus::New,
+        LeadStatus::New,
+        LeadStatus::Contacted,
+        LeadStatus::Contacted,
+        LeadStatus::Qualified,
+        LeadStatus::Unqualified,
+        LeadStatus::Converted,
+        LeadStatus::Converted,
+    ][rng.random_range(0..9)];
+    let lead_id = db::new_id();
+    let mut lead = Lead::new(
+        lead_id.clone(),
+        crate::leads::LeadInput {
+            name: format!(
+                "{} {} {seq}",
+                FIRST.choose(rng).unwrap_or(&"Ada"),
+                LAST.choose(rng).unwrap_or(&"L")
+            ),
+            company_name: Some(format!("{} {seq}", COMPANY.choose(rng).unwrap_or(&"Acme"))),
+            email: Some(format!("lead{seq}@l{seq}.example")),
+            phone: None,
+            title: None,
+            source: LeadSource::ALL.choose(rng).copied(),
+            status,
+            score: rng.random_range(0..=100),
+            unqualified_reason: (status == LeadStatus::Unqualified).then(|| "no fit".to_string()),
+            owner_id: owner.clone(),
+            tags: Vec::new(),
+            custom_fields: Default::default(),
+            external_id: Some(format!("SEED-L-{seq}")),
+        },
+        lead_created,
+    );
+    lead.version = 1;
+    lead.created_at = db::to_utc(lead_created);
+    lead.updated_at = lead.created_at;
+    let converted = status == LeadStatus::Converted;
+    if converted {
+        lead.converted_at = Some(db::to_utc(created));
+        lead.converted_customer_id = Some(customer_id.to_string());
+    }
+
+    // The opportunity: through the open stages in order up to where it is.
+    let open: Vec<&crate::pipelines::Stage> = pipeline
+        .stages
+        .iter()
+        .filter(|s| s.kind == StageKind::Open)
+        .collect();
+    let won = pipeline.stages.iter().find(|s| s.kind == StageKind::Won);
+    let lost = pipeline.stages.iter().find(|s| s.kind == StageKind::Lost);
+    let roll = rng.random_range(0..100);
+    let (reached, closing) = match roll {
+        0..25 => (open.len(), won),
+        25..45 => (rng.random_range(1..=open.len()), lost),
+        _ => (rng.random_range(1..=open.len()), None),
+    };
+    let opp_id = db::new_id();
+    let opp_created = created + Duration::seconds(rng.random_range(0..age / 2 + 1));
+    let mut path: Vec<&crate::pipelines::Stage> = open[..reached.min(open.len())].to_vec();
+    path.extend(closing);
+    let mut entered = opp_created;
+    for (k, stage) in path.iter().enumerate() {
+        let left = path
+            .get(k + 1)
+            .map(|_| entered + Duration::seconds(rng.random_range(3_600..30 * 86_400)))
+            .filter(|t| *t < now);
+        out.visits.push(StageVisitRow {
+            id: db::new_id(),
+            opportunity_id: opp_id.clone(),
+            pipeline_id: pipeline.id.clone(),
+            stage_id: stage.id.clone(),
+            stage_name: stage.name.clone(),
+            entered_at: entered,
+            left_at: left,
+            changed_by_type: "system".into(),
+            changed_by_id: "seed".into(),
+        });
+        match left {
+            Some(t) => entered = t,
+            None => {
+                path.truncate(k + 1);
+                break;
+            }
+        }
+    }
+    let stage = path.last().copied().unwrap_or(open[0]);
+    let status = OpportunityStatus::of(stage.kind);
+    let currency = if rng.random_bool(0.9) { "EUR" } else { "USD" };
+    let close_day = (opp_created + Duration::days(rng.random_range(14..365))).date();
+    let opportunity = Opportunity {
+        id: opp_id.clone(),
+        customer_id: customer_id.to_string(),
+        contact_id: None,
+        name: format!("Deal {seq}"),
+        amount: rng.random_range(10..1_000) * 10_000,
+        currency: currency.to_string(),
+        pipeline_id: pipeline.id.clone(),
+        stage_id: stage.id.clone(),
+        probability: stage.probability,
+        expected_close_date: Some(close_day),
+        status,
+        lost_reason: (status == OpportunityStatus::Lost)
+            .then(|| LOST_REASONS.choose(rng).unwrap_or(&"price").to_string()),
+        closed_at: (status != OpportunityStatus::Open).then(|| db::to_utc(entered)),
+        owner_id: owner.clone(),
+        source_lead_id: converted.then(|| lead_id.clone()),
+        tags: Vec::new(),
+        custom_fields: Default::default(),
+        external_id: Some(format!("SEED-OP-{seq}")),
+        stage_entered_at: db::to_utc(entered),
+        last_activity_at: None,
+        rotting: false,
+        version: 1,
+        created_at: db::to_utc(opp_created),
+        updated_at: db::to_utc(entered),
+    };
+
+    // Three activities: on the customer, one also on the opportunity, one
+    // on the lead when it was not converted.
+    let mut last_customer = None;
+    let mut last_opportunity = None;
+    let mut last_lead = None;
+    for k in 0..3 {
+        let kind = ActivityKind::ALL
+            .choose(rng)
+            .copied()
+            .unwrap_or(ActivityKind::Note);
+        let occurred = at(rng, created);
+        let on_lead = k == 2 && !converted;
+        let activity = Activity {
+            id: db::new_id(),
+            kind,
+            subject: SUBJECTS.choose(rng).unwrap_or(&"Call").to_string(),
+            body: None,
+            direction: matches!(kind, ActivityKind::Call | ActivityKind::Email)
+                .then(|| *Direction::ALL.choose(rng).unwrap_or(&Direction::Outbound)),
+            occurred_at: db::to_utc(occurred),
+            duration_seconds: matches!(kind, ActivityKind::Call | ActivityKind::Meeting)
+                .then(|| rng.random_range(60..3_600)),
+            due_at: (kind == ActivityKind::Task)
+                .then(|| db::to_utc(occurred + Duration::days(rng.random_range(1..30)))),
+            completed_at: (kind == ActivityKind::Task && rng.random_bool(0.6))
+                .then(|| db::to_utc(occurred + Duration::hours(rng.random_range(1..48)))),
+            overdue: false,
+            owner_id: owner.clone(),
+            customer_id: (!on_lead).then(|| customer_id.to_string()),
+            contact_id: None,
+            lead_id: on_lead.then(|| lead_id.clone()),
+            opportunity_id: (k == 1).then(|| opp_id.clone()),
+            version: 1,
+            created_at: db::to_utc(occurred),
+            updated_at: db::to_utc(occurred),
+        };
+        let latest = |slot: &mut Option<chrono::NaiveDateTime>| {
+            *slot = Some(slot.map_or(occurred, |t: chrono::NaiveDateTime| t.max(occurred)));
+        };
+        if on_lead {
+            latest(&mut last_lead);
+        } else {
+            latest(&mut last_customer);
+        }
+        if k == 1 {
+            latest(&mut last_opportunity);
+        }
+        out.activities.push(activity.row());
+    }
+    lead.last_activity_at = last_lead.map(db::to_utc);
+    out.leads.push(lead.row());
+    let mut opportunity = opportunity;
+    opportunity.last_activity_at = last_opportunity.map(db::to_utc);
+    out.opportunities.push(opportunity.row(stage.rotting_days));
+    last_customer
 }

@@ -12,19 +12,35 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::db::{self, schema::contacts};
+use crate::dependents::{Dependent, OnDelete};
 use crate::error::ApiResult;
+use crate::events::ResourceKind;
 use crate::model::{clean, clean_email, search_text};
 use crate::validation;
 
 crate::page_type!(ContactPage, Contact, "A page of contacts.");
 
 /// What deleting a contact does to the records referring to it.
-pub const DEPENDENTS: &[crate::dependents::Dependent] = &[crate::dependents::Dependent {
-    resource: crate::events::ResourceKind::Opportunities,
-    field: "contact_id",
-    on_delete: crate::dependents::OnDelete::Clear,
-    hint: "",
-}];
+pub const DEPENDENTS: &[Dependent] = &[
+    Dependent {
+        resource: ResourceKind::Activities,
+        field: "contact_id",
+        on_delete: OnDelete::Detach,
+        hint: "",
+    },
+    Dependent {
+        resource: ResourceKind::Opportunities,
+        field: "contact_id",
+        on_delete: OnDelete::Clear,
+        hint: "",
+    },
+    Dependent {
+        resource: ResourceKind::Leads,
+        field: "converted_contact_id",
+        on_delete: OnDelete::Clear,
+        hint: "",
+    },
+];
 
 /// The fields a client sets on a contact: the body of a create, and the
 /// document a PATCH merges into.

@@ -280,19 +280,26 @@ impl crate::dependents::Referrers for Referring {
         Ok(Self::query(field, id)?.count().get_result(conn)?)
     }
 
+    /// Deletes the contacts (after their own dependents), each with its change.
     fn delete_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>> {
-        let conn = tx.conn();
         let rows: Vec<ContactRow> = Self::query(field, id)?
             .select(ContactRow::as_select())
-            .load(conn)?;
+            .load(tx.conn())?;
+        let mut changes = Vec::new();
+        for row in &rows {
+            changes.extend(crate::dependents::before_delete(
+                tx,
+                super::DEPENDENTS,
+                &row.id,
+            )?);
+        }
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        diesel::delete(contacts::table.filter(contacts::id.eq_any(&ids))).execute(conn)?;
-        rows.into_iter()
-            .map(|row| {
-                let contact = row.into_contact();
-                Ok(Change::deleted(RESOURCE, &contact.id, contact.to_json()?))
-            })
-            .collect()
+        diesel::delete(contacts::table.filter(contacts::id.eq_any(&ids))).execute(tx.conn())?;
+        for row in rows {
+            let contact = row.into_contact();
+            changes.push(Change::deleted(RESOURCE, &contact.id, contact.to_json()?));
+        }
+        Ok(changes)
     }
 
     fn clear_referring(&self, _: &mut Tx, field: &str, _: &str) -> ApiResult<Vec<Change>> {

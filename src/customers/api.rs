@@ -249,6 +249,34 @@ pub async fn batch_customers(
     .await
 }
 
+/// Everything that happened with a customer, newest first: its
+/// activities (also those of its contacts, opportunities and converted
+/// leads), opportunities created and their stage changes, lead
+/// conversions, orders, and the changes to it and its contacts.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = String, Path, description = "Customer id"), crate::timeline::TimelineQuery),
+    responses(
+        (status = 200, description = "A page of the timeline", body = crate::timeline::TimelinePage),
+        (status = 422, response = r::Unprocessable),
+        ReadErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}/timeline")]
+pub async fn customer_timeline(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    RecordId(id): RecordId,
+    query: crate::timeline::TimelineQuery,
+) -> ApiResult<HttpResponse> {
+    let page = crate::auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        crate::timeline::page(conn, &id, &query)
+    })
+    .await?;
+    crate::http::json(&page)
+}
+
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_customer)
@@ -260,5 +288,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_customer_by_external_id)
         .service(update_customer)
         .service(delete_customer)
-        .service(customer_history);
+        .service(customer_history)
+        .service(crate::http::list::ListRoute::<
+            crate::timeline::TimelineQuery,
+            _,
+        >::new(customer_timeline));
 }

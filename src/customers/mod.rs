@@ -25,6 +25,13 @@ crate::page_type!(CustomerPage, Customer, "A page of customers.");
 
 /// The records that refer to a customer, and what deleting it does to them.
 pub const DEPENDENTS: &[Dependent] = &[
+    // Before the contacts go: their activities are the customer's too.
+    Dependent {
+        resource: ResourceKind::Activities,
+        field: "customer_id",
+        on_delete: OnDelete::Detach,
+        hint: "",
+    },
     Dependent {
         resource: ResourceKind::Contacts,
         field: "customer_id",
@@ -42,6 +49,12 @@ pub const DEPENDENTS: &[Dependent] = &[
         field: "customer_id",
         on_delete: OnDelete::Refuse,
         hint: "delete or move them first",
+    },
+    Dependent {
+        resource: ResourceKind::Leads,
+        field: "converted_customer_id",
+        on_delete: OnDelete::Clear,
+        hint: "",
     },
     Dependent {
         resource: ResourceKind::Customers,
@@ -290,6 +303,9 @@ pub struct Customer {
     /// What the customer spent, from its orders (read-only; changes to it do
     /// not change `version`).
     pub value: value::CustomerValue,
+    /// The latest activity logged about it (derived; changing it makes no
+    /// new version).
+    pub last_activity_at: Option<DateTime<Utc>>,
     /// Grows by one on every change; the `ETag` is this number in quotes.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -406,6 +422,7 @@ impl CustomerRow {
     pub fn into_customer(self, value: value::CustomerValue) -> ApiResult<Customer> {
         Ok(Customer {
             value,
+            last_activity_at: None,
             kind: CustomerKind::from_db(&self.kind)?,
             lifecycle_stage: LifecycleStage::from_db(&self.lifecycle_stage)?,
             tier: self.tier.as_deref().map(Tier::from_db).transpose()?,
@@ -446,12 +463,15 @@ pub struct StoredCustomer {
     #[diesel(embed)]
     pub row: CustomerRow,
     pub value_figures: String,
+    pub last_activity_at: Option<NaiveDateTime>,
 }
 
 impl StoredCustomer {
     pub fn into_customer(self) -> ApiResult<Customer> {
         let value = value::from_document(&self.value_figures)?;
-        self.row.into_customer(value)
+        let mut customer = self.row.into_customer(value)?;
+        customer.last_activity_at = self.last_activity_at.map(db::to_utc);
+        Ok(customer)
     }
 }
 

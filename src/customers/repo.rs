@@ -168,7 +168,9 @@ pub fn rewrite(
     if input.tags != current.tags {
         tags::replace(conn, RESOURCE.as_str(), &current.id, &input.tags)?;
     }
-    row.into_customer(current.value.clone())
+    let mut customer = row.into_customer(current.value.clone())?;
+    customer.last_activity_at = current.last_activity_at;
+    Ok(customer)
 }
 
 /// Deletes a customer; what happens to the records that refer to it is

@@ -71,6 +71,7 @@ diesel::table! {
         value_total_spent -> BigInt,
         value_last_order_at -> Timestamp,
         value_figures -> Text,
+        last_activity_at -> Nullable<Timestamp>,
     }
 }
 
@@ -216,6 +217,7 @@ diesel::table! {
         stage_entered_at -> Timestamp,
         last_activity_at -> Nullable<Timestamp>,
         rotting_at -> Nullable<Timestamp>,
+        source_lead_id -> Nullable<Text>,
         search_text -> Text,
         version -> BigInt,
         created_at -> Timestamp,
@@ -237,6 +239,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leads (id) {
+        id -> Text,
+        name -> Text,
+        company_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        title -> Nullable<Text>,
+        source -> Nullable<Text>,
+        status -> Text,
+        score -> BigInt,
+        unqualified_reason -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        tags -> Text,
+        custom_fields -> Text,
+        external_id -> Nullable<Text>,
+        converted_at -> Nullable<Timestamp>,
+        converted_customer_id -> Nullable<Text>,
+        converted_contact_id -> Nullable<Text>,
+        converted_opportunity_id -> Nullable<Text>,
+        last_activity_at -> Nullable<Timestamp>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> Text,
+        kind -> Text,
+        subject -> Text,
+        body -> Nullable<Text>,
+        direction -> Nullable<Text>,
+        occurred_at -> Timestamp,
+        duration_seconds -> Nullable<BigInt>,
+        due_at -> Nullable<Timestamp>,
+        due_sort -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        owner_id -> Nullable<Text>,
+        customer_id -> Nullable<Text>,
+        contact_id -> Nullable<Text>,
+        lead_id -> Nullable<Text>,
+        opportunity_id -> Nullable<Text>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
     users,
@@ -253,4 +307,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipeline_stages,
     opportunities,
     opportunity_stages,
+    leads,
+    activities,
 );

@@ -42,6 +42,8 @@ crate::text_enum! {
         Orders => "orders",
         Pipelines => "pipelines",
         Opportunities => "opportunities",
+        Leads => "leads",
+        Activities => "activities",
     }
 }
 
@@ -55,7 +57,9 @@ impl ResourceKind {
             | ResourceKind::Contacts
             | ResourceKind::Orders
             | ResourceKind::Pipelines
-            | ResourceKind::Opportunities => false,
+            | ResourceKind::Opportunities
+            | ResourceKind::Leads
+            | ResourceKind::Activities => false,
         }
     }
 }

@@ -15,8 +15,10 @@ use validator::Validate;
 
 use crate::db::schema::{opportunities, opportunity_stages};
 use crate::db::{self};
+use crate::dependents::{Dependent, OnDelete};
 use crate::error::ApiResult;
 use crate::events::EventActor;
+use crate::events::ResourceKind;
 use crate::model::{clean, search_text};
 use crate::pipelines::StageKind;
 use crate::validation;
@@ -27,6 +29,22 @@ crate::page_type!(
     StageVisit,
     "A page of an opportunity's stage history."
 );
+
+/// What deleting an opportunity does to the records referring to it.
+pub const DEPENDENTS: &[Dependent] = &[
+    Dependent {
+        resource: ResourceKind::Activities,
+        field: "opportunity_id",
+        on_delete: OnDelete::Detach,
+        hint: "",
+    },
+    Dependent {
+        resource: ResourceKind::Leads,
+        field: "converted_opportunity_id",
+        on_delete: OnDelete::Clear,
+        hint: "",
+    },
+];
 
 /// The key of "no expected close date" in the `expected_close_date` sort:
 /// after every date.
@@ -92,6 +110,10 @@ pub struct OpportunityInput {
     #[schema(max_length = 64)]
     #[serde(default)]
     pub owner_id: Option<String>,
+    /// The lead it came from (set by a lead's conversion).
+    #[schema(max_length = 64)]
+    #[serde(default)]
+    pub source_lead_id: Option<String>,
     /// Up to 50 labels of 1 to 64 characters; duplicates are dropped.
     #[validate(custom(function = "validation::tags"))]
     #[serde(default)]
@@ -140,6 +162,7 @@ impl OpportunityInput {
             &mut self.stage_id,
             &mut self.lost_reason,
             &mut self.owner_id,
+            &mut self.source_lead_id,
             &mut self.external_id,
         ] {
             clean(field);
@@ -191,6 +214,7 @@ pub struct Opportunity {
     /// When it entered a won or lost stage; null while open.
     pub closed_at: Option<DateTime<Utc>>,
     pub owner_id: Option<String>,
+    pub source_lead_id: Option<String>,
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
@@ -225,6 +249,7 @@ impl Opportunity {
             expected_close_date: self.expected_close_date,
             lost_reason: self.lost_reason.clone(),
             owner_id: self.owner_id.clone(),
+            source_lead_id: self.source_lead_id.clone(),
             tags: self.tags.clone(),
             custom_fields: self.custom_fields.clone(),
             external_id: self.external_id.clone(),
@@ -268,6 +293,7 @@ pub struct OpportunityRow {
     pub stage_entered_at: NaiveDateTime,
     pub last_activity_at: Option<NaiveDateTime>,
     pub rotting_at: Option<NaiveDateTime>,
+    pub source_lead_id: Option<String>,
     pub search_text: String,
     pub version: i64,
     pub created_at: NaiveDateTime,
@@ -320,6 +346,7 @@ impl Opportunity {
                 stage_entered_at,
                 last_activity_at,
             ),
+            source_lead_id: self.source_lead_id.clone(),
             search_text: search_text(&[Some(&self.name)]),
             version: self.version,
             created_at: db::from_utc(self.created_at),
@@ -354,6 +381,7 @@ impl OpportunityRow {
             lost_reason: self.lost_reason,
             closed_at: self.closed_at.map(db::to_utc),
             owner_id: self.owner_id,
+            source_lead_id: self.source_lead_id,
             external_id: self.external_id,
             stage_entered_at: db::to_utc(self.stage_entered_at),
             last_activity_at: self.last_activity_at.map(db::to_utc),

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{
-    contacts, customers, opportunities, opportunity_stages, record_tags, users,
+    contacts, customers, leads, opportunities, opportunity_stages, record_tags, users,
 };
 use crate::db::{self, tags, DbConn, Tx};
 use crate::dependents::{self, Referrers};
@@ -128,6 +128,7 @@ fn check_references(conn: &mut DbConn, input: &OpportunityInput) -> ApiResult<()
     crate::check_references!(conn, {
         customer_id: customers "customer" = Some(input.customer_id.as_str()),
         owner_id: users "user" = input.owner_id.as_deref(),
+        source_lead_id: leads "lead" = input.source_lead_id.as_deref(),
     })?;
     if let Some(contact_id) = &input.contact_id {
         let customer: Option<String> = contacts::table
@@ -225,6 +226,7 @@ fn build(
         lost_reason,
         closed_at,
         owner_id: input.owner_id,
+        source_lead_id: input.source_lead_id,
         tags: input.tags,
         custom_fields: input.custom_fields,
         external_id: input.external_id,
@@ -414,20 +416,50 @@ fn write(
     Ok(())
 }
 
+/// Deletes an opportunity with its stage history; what happens to the
+/// records that refer to it is declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    let current = read_locked(tx.conn(), id, if_match)?;
+    let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();
-    let current = read_locked(conn, id, if_match)?;
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
     diesel::delete(opportunity_stages::table.filter(opportunity_stages::opportunity_id.eq(id)))
         .execute(conn)?;
     diesel::delete(opportunities::table.find(id))
         .execute(conn)
         .map_err(db::refused_delete)?;
-    events::append(
-        tx,
-        actor,
-        &[Change::deleted(RESOURCE, id, current.to_json()?)],
-    )
+    changes.push(Change::deleted(RESOURCE, id, current.to_json()?));
+    events::append(tx, actor, &changes)
+}
+
+/// Stores the opportunity's latest activity (locked by the caller) and
+/// when it starts rotting from there; derived data: no version, no event.
+pub fn set_last_activity(
+    conn: &mut DbConn,
+    id: &str,
+    last: Option<chrono::NaiveDateTime>,
+) -> ApiResult<()> {
+    let Some(current) = find(conn, id)? else {
+        return Ok(());
+    };
+    let rotting_days: Option<Option<i32>> = crate::db::schema::pipeline_stages::table
+        .find(&current.stage_id)
+        .select(crate::db::schema::pipeline_stages::rotting_days)
+        .first(conn)
+        .optional()?;
+    let rotting_at = super::rotting_at(
+        current.status,
+        rotting_days.flatten().map(i64::from),
+        db::from_utc(current.stage_entered_at),
+        last,
+    );
+    diesel::update(opportunities::table.find(id))
+        .set((
+            opportunities::last_activity_at.eq(last),
+            opportunities::rotting_at.eq(rotting_at),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// How many opportunities are in a stage.
@@ -517,6 +549,7 @@ impl Referrers for Referring {
             "owner_id" => query.filter(opportunities::owner_id.eq(id.to_string())),
             "pipeline_id" => query.filter(opportunities::pipeline_id.eq(id.to_string())),
             "contact_id" => query.filter(opportunities::contact_id.eq(id.to_string())),
+            "source_lead_id" => query.filter(opportunities::source_lead_id.eq(id.to_string())),
             other => return Err(dependents::unknown_field(RESOURCE, other)),
         };
         Ok(query.count().get_result(conn)?)
@@ -526,32 +559,48 @@ impl Referrers for Referring {
         Err(dependents::unknown_field(RESOURCE, field))
     }
 
-    /// Clears `contact_id` (the only reference that may go), each with a
-    /// new version and its change.
+    /// Clears `contact_id` or `source_lead_id` (the references that may
+    /// go), each with a new version and its change.
     fn clear_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>> {
-        if field != "contact_id" {
-            return Err(dependents::unknown_field(RESOURCE, field));
-        }
         let conn = tx.conn();
-        let ids: Vec<String> = opportunities::table
-            .filter(opportunities::contact_id.eq(id))
+        let query = opportunities::table.into_boxed();
+        let query = match field {
+            "contact_id" => query.filter(opportunities::contact_id.eq(id.to_string())),
+            "source_lead_id" => query.filter(opportunities::source_lead_id.eq(id.to_string())),
+            other => return Err(dependents::unknown_field(RESOURCE, other)),
+        };
+        let ids: Vec<String> = query
             .order(opportunities::id)
             .select(opportunities::id)
             .load(conn)?;
         let mut changes = Vec::with_capacity(ids.len());
         for oid in ids {
             let current = read_locked(conn, &oid, &IfMatch::default())?;
-            if current.contact_id.as_deref() != Some(id) {
+            let now = db::now();
+            let cleared = match field {
+                "contact_id" if current.contact_id.as_deref() == Some(id) => {
+                    diesel::update(opportunities::table.find(&oid))
+                        .set((
+                            opportunities::contact_id.eq(None::<String>),
+                            opportunities::version.eq(current.version + 1),
+                            opportunities::updated_at.eq(now),
+                        ))
+                        .execute(conn)?
+                }
+                "source_lead_id" if current.source_lead_id.as_deref() == Some(id) => {
+                    diesel::update(opportunities::table.find(&oid))
+                        .set((
+                            opportunities::source_lead_id.eq(None::<String>),
+                            opportunities::version.eq(current.version + 1),
+                            opportunities::updated_at.eq(now),
+                        ))
+                        .execute(conn)?
+                }
+                _ => 0,
+            };
+            if cleared == 0 {
                 continue;
             }
-            let now = db::now();
-            diesel::update(opportunities::table.find(&oid))
-                .set((
-                    opportunities::contact_id.eq(None::<String>),
-                    opportunities::version.eq(current.version + 1),
-                    opportunities::updated_at.eq(now),
-                ))
-                .execute(conn)?;
             let after = get(conn, &oid)?;
             changes.push(Change::updated(
                 RESOURCE,

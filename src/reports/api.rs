@@ -4,8 +4,8 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::sales::{
-    self, ForecastParams, ForecastReport, PipelineReport, PipelineReportParams, WinRateParams,
-    WinRateReport,
+    self, ForecastParams, ForecastReport, LeadFunnelParams, LeadFunnelReport, PipelineReport,
+    PipelineReportParams, WinRateParams, WinRateReport,
 };
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
@@ -85,9 +85,34 @@ pub async fn win_rate_report(
     http::json(&report)
 }
 
+/// Leads created in a range, per source or owner: how many are in each
+/// status, the conversion rate and the median hours to conversion.
+#[utoipa::path(
+    tag = "reports",
+    params(LeadFunnelParams),
+    responses(
+        (status = 200, description = "The lead funnel", body = LeadFunnelReport),
+        ListErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/reports/lead-funnel")]
+pub async fn lead_funnel_report(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<LeadFunnelParams>,
+) -> ApiResult<HttpResponse> {
+    let report = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        sales::lead_funnel(conn, params)
+    })
+    .await?;
+    http::json(&report)
+}
+
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(pipeline_report)
         .service(forecast_report)
-        .service(win_rate_report);
+        .service(win_rate_report)
+        .service(lead_funnel_report);
 }

@@ -126,9 +126,10 @@ impl Default for Sql {
     }
 }
 
-/// A timestamp as both backends compare it when bound as text.
+/// A timestamp as both backends compare it when bound as text: SQLite
+/// compares the text diesel stores (`%F %T%.f`), PostgreSQL casts it.
 pub fn timestamp_text(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
 }
 
 /// The start of a day, as a bound timestamp.

@@ -601,3 +601,163 @@ pub fn win_rate(conn: &mut DbConn, params: WinRateParams) -> ApiResult<WinRateRe
             .collect(),
     })
 }
+
+// ---------------------------------------------------------------------------
+// Lead funnel
+// ---------------------------------------------------------------------------
+
+crate::text_enum! {
+    /// What a lead funnel is grouped by.
+    FunnelGroup {
+        Source => "source",
+        Owner => "owner",
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LeadFunnelParams {
+    /// First day (inclusive) of the leads' creation. Default: 89 days before `to`.
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive). Default: today (UTC).
+    pub to: Option<NaiveDate>,
+    /// Default: source.
+    pub group_by: Option<FunnelGroup>,
+}
+
+/// How many leads of a group are in each status.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub new: i64,
+    pub contacted: i64,
+    pub qualified: i64,
+    pub unqualified: i64,
+    pub converted: i64,
+}
+
+/// The leads of one source or owner created in the range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunnelGroupFigures {
+    /// The source or the owner's user id; null for leads without one.
+    pub group: Option<String>,
+    pub total: i64,
+    pub counts: StatusCounts,
+    /// converted / total.
+    pub conversion_rate: f64,
+    /// Hours from creation to conversion; null when none converted.
+    pub median_hours_to_conversion: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeadFunnelReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: FunnelGroup,
+    /// In group order (no group last).
+    pub groups: Vec<FunnelGroupFigures>,
+}
+
+#[derive(QueryableByName)]
+struct FunnelRow {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct MedianRow {
+    #[diesel(sql_type = Text)]
+    grp: String,
+    #[diesel(sql_type = Double)]
+    median: f64,
+}
+
+pub fn lead_funnel(conn: &mut DbConn, params: LeadFunnelParams) -> ApiResult<LeadFunnelReport> {
+    let to = params.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = match params.from {
+        Some(from) => from,
+        None => to - chrono::Duration::days(89),
+    };
+    check_range(from, to)?;
+    let group_by = params.group_by.unwrap_or(FunnelGroup::Source);
+    let d = Dialect::of(conn);
+    // '' stands for "none" inside the queries.
+    let group = match group_by {
+        FunnelGroup::Source => "COALESCE(x.source, '')",
+        FunnelGroup::Owner => "COALESCE(x.owner_id, '')",
+    };
+    let range = |sql: &mut Sql| {
+        let f = sql.bind(day_start(from));
+        let t = sql.bind(day_start(to.succ_opt().unwrap_or(to)));
+        format!(
+            "x.created_at >= {} AND x.created_at < {}",
+            d.timestamp(f),
+            d.timestamp(t)
+        )
+    };
+
+    let mut counts = Sql::new();
+    let condition = range(&mut counts);
+    counts.text = format!(
+        "SELECT {group} AS grp, x.status, COUNT(*) AS n FROM leads x WHERE {condition} GROUP BY 1, 2"
+    );
+    let counts: Vec<FunnelRow> = counts.load(conn)?;
+
+    let mut medians = Sql::new();
+    let condition = range(&mut medians);
+    medians.text = format!(
+        "WITH h AS (SELECT {group} AS grp, ({converted} - {created}) / 3600.0 AS hours \
+           FROM leads x WHERE {condition} AND x.converted_at IS NOT NULL), \
+         r AS (SELECT grp, hours, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY hours) AS rn, \
+           COUNT(*) OVER (PARTITION BY grp) AS n FROM h) \
+         SELECT grp, {median} AS median FROM r WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY grp",
+        converted = d.epoch("x.converted_at"),
+        created = d.epoch("x.created_at"),
+        median = d.float("AVG(hours)"),
+    );
+    let medians: Vec<MedianRow> = medians.load(conn)?;
+
+    let mut names: Vec<&str> = counts.iter().map(|r| r.grp.as_str()).collect();
+    names.sort_by_key(|g| (g.is_empty(), g.to_string()));
+    names.dedup();
+    let groups = names
+        .into_iter()
+        .map(|name| {
+            let mut c = StatusCounts::default();
+            for row in counts.iter().filter(|r| r.grp == name) {
+                match crate::leads::LeadStatus::from_db(&row.status)? {
+                    crate::leads::LeadStatus::New => c.new += row.n,
+                    crate::leads::LeadStatus::Contacted => c.contacted += row.n,
+                    crate::leads::LeadStatus::Qualified => c.qualified += row.n,
+                    crate::leads::LeadStatus::Unqualified => c.unqualified += row.n,
+                    crate::leads::LeadStatus::Converted => c.converted += row.n,
+                }
+            }
+            let total = c.new + c.contacted + c.qualified + c.unqualified + c.converted;
+            Ok(FunnelGroupFigures {
+                group: (!name.is_empty()).then(|| name.to_string()),
+                total,
+                conversion_rate: if total > 0 {
+                    c.converted as f64 / total as f64
+                } else {
+                    0.0
+                },
+                median_hours_to_conversion: medians
+                    .iter()
+                    .find(|m| m.grp == name)
+                    .map(|m| m.median),
+                counts: c,
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(LeadFunnelReport {
+        from,
+        to,
+        group_by,
+        groups,
+    })
+}

@@ -121,6 +121,18 @@ pub const DEPENDENTS: &[crate::dependents::Dependent] = &[
         on_delete: crate::dependents::OnDelete::Refuse,
         hint: "the user owns them: reassign them or deactivate the user instead",
     },
+    crate::dependents::Dependent {
+        resource: crate::events::ResourceKind::Leads,
+        field: "owner_id",
+        on_delete: crate::dependents::OnDelete::Refuse,
+        hint: "the user owns them: reassign them or deactivate the user instead",
+    },
+    crate::dependents::Dependent {
+        resource: crate::events::ResourceKind::Activities,
+        field: "owner_id",
+        on_delete: crate::dependents::OnDelete::Refuse,
+        hint: "the user owns them: reassign them or deactivate the user instead",
+    },
 ];
 
 /// A user (never with its password or hash).

@@ -283,7 +283,8 @@ fn a_new_base_currency_recomputes_the_value_columns_at_start() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `crm seed` also creates orders, and each customer's value agrees with them.
+/// `crm seed` also creates orders, and each customer's value agrees with
+/// them; and the sales records, consistent with each other.
 #[test]
 fn seeded_customers_carry_the_value_of_their_seeded_orders() {
     let dir = temp_dir();
@@ -343,6 +344,52 @@ fn seeded_customers_carry_the_value_of_their_seeded_orders() {
         let spent: i64 = counted.iter().map(|o| o["total"].as_i64().unwrap()).sum();
         assert_eq!(c["value"]["total_spent"], spent, "{c}");
     }
+
+    // Sales: a lead and an opportunity per customer, three activities each.
+    let total = |path: &str| get(path, &token)["total"].as_i64().unwrap();
+    assert_eq!(total("/api/v1/leads?include_total=true&limit=1"), 200);
+    assert_eq!(
+        total("/api/v1/opportunities?include_total=true&limit=1"),
+        200
+    );
+    assert_eq!(total("/api/v1/activities?include_total=true&limit=1"), 600);
+    let converted = get("/api/v1/leads?status=converted&limit=5", &token);
+    for lead in converted["data"].as_array().unwrap() {
+        let opp = get(
+            &format!(
+                "/api/v1/opportunities/{}",
+                lead["converted_opportunity_id"].as_str().unwrap()
+            ),
+            &token,
+        );
+        assert_eq!(opp["source_lead_id"], lead["id"], "{lead}");
+        assert_eq!(opp["customer_id"], lead["converted_customer_id"]);
+    }
+    // Each opportunity's stage history ends in the stage it is in.
+    let opps = get("/api/v1/opportunities?limit=20", &token);
+    for o in opps["data"].as_array().unwrap() {
+        let visits = get(
+            &format!("/api/v1/opportunities/{}/stages", o["id"].as_str().unwrap()),
+            &token,
+        );
+        let visits = visits["data"].as_array().unwrap();
+        let last = visits.last().unwrap();
+        assert_eq!(last["stage_id"], o["stage_id"], "{o}");
+        assert!(last["left_at"].is_null());
+        assert_eq!(last["entered_at"], o["stage_entered_at"]);
+        assert_eq!(o["status"] != "open", o["closed_at"].is_string(), "{o}");
+    }
+    let pipeline = get("/api/v1/reports/pipeline", &token);
+    let open: i64 = pipeline["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["open_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        open,
+        total("/api/v1/opportunities?status=open&include_total=true&limit=1")
+    );
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -950,6 +950,326 @@ pub fn opportunities() -> Resource {
     }
 }
 
+pub fn leads() -> Resource {
+    Resource {
+        feed: "leads",
+        path: "/api/v1/leads",
+        setup: no_setup,
+        create: |_| {
+            let u = unique();
+            let score = i64::from_str_radix(&u[..2], 16).unwrap_or(1) % 101;
+            json!({"name": format!("l{u}"), "company_name": format!("Co {u}"),
+                   "email": format!("l{u}@example.com"), "score": score,
+                   "external_id": format!("ext-{u}")})
+        },
+        patch: Some(|| json!({"title": format!("t{}", unique())})),
+        read_one: true,
+        roles: Roles {
+            read: READERS,
+            create: WRITERS,
+            update: WRITERS,
+            delete: DELETERS,
+        },
+        idempotency: Idempotency::Replays,
+        sorts: &[
+            "created_at",
+            "-created_at",
+            "updated_at",
+            "-updated_at",
+            "score",
+            "-score",
+            "name",
+            "-name",
+        ],
+        default_sort: "-created_at",
+        filters: vec![
+            Filter {
+                param: "status",
+                prepare: |run| {
+                    run.create(|b| b["status"] = json!("qualified"));
+                    run.create(|_| {});
+                    "qualified".into()
+                },
+                holds: |r, v| r["status"] == v,
+            },
+            Filter {
+                param: "source",
+                prepare: |run| {
+                    run.create(|b| b["source"] = json!("event"));
+                    run.create(|b| b["source"] = json!("web"));
+                    "event".into()
+                },
+                holds: |r, v| r["source"] == v,
+            },
+            Filter {
+                param: "owner_id",
+                prepare: |run| {
+                    let me = run
+                        .app
+                        .get("/api/v1/users/me", &run.app.admin_token)
+                        .expect(200)
+                        .json();
+                    run.create(|b| b["owner_id"] = me["id"].clone());
+                    run.create(|_| {});
+                    id(&me)
+                },
+                holds: |r, v| r["owner_id"] == v,
+            },
+            tag_filter(),
+            Filter {
+                param: "score_min",
+                prepare: |run| {
+                    run.create(|b| b["score"] = json!(100));
+                    run.create(|b| b["score"] = json!(0));
+                    "100".into()
+                },
+                holds: |r, v| r["score"].as_i64() >= v.parse().ok(),
+            },
+            Filter {
+                param: "score_max",
+                prepare: |run| {
+                    run.create(|b| b["score"] = json!(100));
+                    run.create(|b| b["score"] = json!(0));
+                    "0".into()
+                },
+                holds: |r, v| r["score"].as_i64() <= v.parse().ok(),
+            },
+            Filter {
+                param: "created_after",
+                prepare: |run| {
+                    run.create(|_| {});
+                    let later = run.create(|_| {});
+                    created_at(&later)
+                },
+                holds: |r, v| at(r, "created_at") >= time(v),
+            },
+            Filter {
+                param: "created_before",
+                prepare: |run| {
+                    run.create(|_| {});
+                    let later = run.create(|_| {});
+                    created_at(&later)
+                },
+                holds: |r, v| at(r, "created_at") < time(v),
+            },
+            updated_since_filter(),
+            Filter {
+                param: "q",
+                prepare: |run| {
+                    let word = format!("w{}", unique());
+                    run.create(|b| b["company_name"] = json!(format!("{word} Ltd")));
+                    run.create(|_| {});
+                    word.to_uppercase()
+                },
+                holds: |r, v| text(r, "company_name").contains(&v.to_lowercase()),
+            },
+        ],
+        history: true,
+        other_reads: none,
+    }
+}
+
+pub fn activities() -> Resource {
+    Resource {
+        feed: "activities",
+        path: "/api/v1/activities",
+        setup: |app| app.customer(json!({"kind": "company", "name": "Talked to"})),
+        create: |customer| {
+            let u = unique();
+            // Times differ between records, so their sorts are not all ties.
+            let n = i64::from_str_radix(&u[..4], 16).unwrap_or(1);
+            let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("time")
+                + chrono::Duration::minutes(n);
+            json!({"kind": "task", "subject": format!("a{u}"), "customer_id": customer["id"],
+                   "occurred_at": at.to_rfc3339(),
+                   "due_at": (at + chrono::Duration::days(400)).to_rfc3339()})
+        },
+        patch: Some(|| json!({"subject": format!("s{}", unique())})),
+        read_one: true,
+        roles: Roles {
+            read: READERS,
+            create: WRITERS,
+            update: WRITERS,
+            delete: DELETERS,
+        },
+        idempotency: Idempotency::Replays,
+        sorts: &[
+            "occurred_at",
+            "-occurred_at",
+            "due_at",
+            "-due_at",
+            "created_at",
+            "-created_at",
+            "updated_at",
+            "-updated_at",
+        ],
+        default_sort: "-occurred_at",
+        filters: vec![
+            Filter {
+                param: "kind",
+                prepare: |run| {
+                    run.create(|b| {
+                        b["kind"] = json!("meeting");
+                        b["due_at"] = Value::Null;
+                    });
+                    run.create(|_| {});
+                    "meeting".into()
+                },
+                holds: |r, v| r["kind"] == v,
+            },
+            Filter {
+                param: "customer_id",
+                prepare: |run| {
+                    let other = run.app.customer(json!({"name": "Other"}));
+                    run.create(|b| b["customer_id"] = other["id"].clone());
+                    run.create(|_| {});
+                    id(&other)
+                },
+                holds: |r, v| r["customer_id"] == v,
+            },
+            Filter {
+                param: "contact_id",
+                prepare: |run| {
+                    let contact = run
+                        .app
+                        .post(
+                            "/api/v1/contacts",
+                            &run.app.admin_token,
+                            &json!({"customer_id": run.ctx["id"], "first_name": "K"}),
+                        )
+                        .expect(201)
+                        .json();
+                    run.create(|b| b["contact_id"] = contact["id"].clone());
+                    run.create(|_| {});
+                    id(&contact)
+                },
+                holds: |r, v| r["contact_id"] == v,
+            },
+            Filter {
+                param: "lead_id",
+                prepare: |run| {
+                    let lead = run
+                        .app
+                        .post("/api/v1/leads", &run.app.admin_token, &json!({"name": "L"}))
+                        .expect(201)
+                        .json();
+                    run.create(|b| b["lead_id"] = lead["id"].clone());
+                    run.create(|_| {});
+                    id(&lead)
+                },
+                holds: |r, v| r["lead_id"] == v,
+            },
+            Filter {
+                param: "opportunity_id",
+                prepare: |run| {
+                    let opp = run
+                        .app
+                        .post(
+                            "/api/v1/opportunities",
+                            &run.app.admin_token,
+                            &json!({"customer_id": run.ctx["id"], "name": "O"}),
+                        )
+                        .expect(201)
+                        .json();
+                    run.create(|b| b["opportunity_id"] = opp["id"].clone());
+                    run.create(|_| {});
+                    id(&opp)
+                },
+                holds: |r, v| r["opportunity_id"] == v,
+            },
+            Filter {
+                param: "owner_id",
+                prepare: |run| {
+                    let me = run
+                        .app
+                        .get("/api/v1/users/me", &run.app.admin_token)
+                        .expect(200)
+                        .json();
+                    run.create(|b| b["owner_id"] = me["id"].clone());
+                    run.create(|_| {});
+                    id(&me)
+                },
+                holds: |r, v| r["owner_id"] == v,
+            },
+            Filter {
+                param: "open_tasks",
+                prepare: |run| {
+                    run.create(|b| b["completed_at"] = json!("2026-02-01T00:00:00Z"));
+                    run.create(|b| {
+                        b["kind"] = json!("note");
+                        b["due_at"] = Value::Null;
+                    });
+                    "true".into()
+                },
+                holds: |r, v| {
+                    let open = r["kind"] == "task" && r["completed_at"].is_null();
+                    open == v.parse::<bool>().expect("true or false")
+                },
+            },
+            Filter {
+                param: "due_before",
+                prepare: |run| {
+                    run.create(|b| b["due_at"] = json!("2020-01-01T00:00:00Z"));
+                    run.create(|_| {});
+                    "2021-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| r["due_at"].is_string() && at(r, "due_at") < time(v),
+            },
+            Filter {
+                param: "due_after",
+                prepare: |run| {
+                    run.create(|b| b["due_at"] = json!("2031-01-01T00:00:00Z"));
+                    run.create(|b| {
+                        b["kind"] = json!("note");
+                        b["due_at"] = Value::Null;
+                    });
+                    "2030-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| r["due_at"].is_string() && at(r, "due_at") >= time(v),
+            },
+            Filter {
+                param: "overdue",
+                prepare: |run| {
+                    run.create(|b| b["due_at"] = json!("2020-01-01T00:00:00Z"));
+                    run.create(|_| {});
+                    "true".into()
+                },
+                holds: |r, v| r["overdue"] == v.parse::<bool>().expect("true or false"),
+            },
+            Filter {
+                param: "occurred_after",
+                prepare: |run| {
+                    run.create(|b| b["occurred_at"] = json!("2030-01-01T00:00:00Z"));
+                    run.create(|_| {});
+                    "2029-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| at(r, "occurred_at") >= time(v),
+            },
+            Filter {
+                param: "occurred_before",
+                prepare: |run| {
+                    run.create(|b| b["occurred_at"] = json!("2020-01-01T00:00:00Z"));
+                    run.create(|_| {});
+                    "2021-01-01T00:00:00Z".into()
+                },
+                holds: |r, v| at(r, "occurred_at") < time(v),
+            },
+            Filter {
+                param: "q",
+                prepare: |run| {
+                    let word = format!("w{}", unique());
+                    run.create(|b| b["body"] = json!(format!("spoke about {word}")));
+                    run.create(|_| {});
+                    word.to_uppercase()
+                },
+                holds: |r, v| text(r, "body").contains(&v.to_lowercase()),
+            },
+        ],
+        history: true,
+        other_reads: none,
+    }
+}
+
 fn all_resources() -> Vec<Resource> {
     vec![
         customers(),
@@ -959,6 +1279,8 @@ fn all_resources() -> Vec<Resource> {
         orders(),
         pipelines(),
         opportunities(),
+        leads(),
+        activities(),
     ]
 }
 
@@ -1491,6 +1813,8 @@ pub fn verify_pages(sort: &str, originals: &[String], seen: &[Value]) -> Result<
             Value::Null if field == "last_order_at" => "1970-01-01T00:00:00Z",
             // Opportunities without an expected close date sort after every date.
             Value::Null if field == "expected_close_date" => "9999-12-31",
+            // Activities without a due time sort after every time.
+            Value::Null if field == "due_at" => "9999-12-31T00:00:00Z",
             other => other
                 .as_str()
                 .ok_or_else(|| format!("{r} has no {field}"))?,
@@ -2262,6 +2586,8 @@ conformance! {
     orders: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     pipelines: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     opportunities: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
+    leads: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
+    activities: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     users: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
     api_keys: [roles, not_found, unknown_fields, etags, idempotency, paging, events, head],
 }

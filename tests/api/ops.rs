@@ -121,7 +121,7 @@ fn request_id_is_echoed_or_generated(app: &TestApp) {
 fn unknown_routes_are_json_404(app: &TestApp) {
     for (path, token) in [
         ("/nope", None),
-        ("/api/v1/leads", Some(app.admin_token.as_str())),
+        ("/api/v1/no-such-things", Some(app.admin_token.as_str())),
         ("/api/v2/customers", Some(app.admin_token.as_str())),
         ("/api/v1/customers/x/y/z", Some(app.admin_token.as_str())),
         ("/api/v1", None),
