@@ -33,7 +33,9 @@ crate::text_enum! {
         OrderPlaced => "order_placed",
         /// The customer was created, changed or deleted (from the event log).
         CustomerChanged => "customer_changed",
-        /// One of its contacts was created, changed or deleted.
+        /// One of the contacts it has now was created or changed (the
+        /// events of a contact follow the contact: a deleted one's leave the
+        /// timeline, a moved one's go with it).
         ContactChanged => "contact_changed",
     }
 }
@@ -46,7 +48,9 @@ struct Branch {
     time: &'static str,
     record_id: &'static str,
     key_prefix: &'static str,
-    /// The item's own id within its kind (the key's tie-breaker).
+    /// The item's own id within its kind (the key's tie-breaker). The
+    /// branch is ordered by its time and this, so that it reads its page
+    /// straight from an index ending in (time, id).
     key: &'static str,
     summary: &'static str,
     a: &'static str,
@@ -317,7 +321,8 @@ pub fn page(conn: &mut DbConn, customer_id: &str, q: &TimelineQuery) -> ApiResul
             "SELECT * FROM (SELECT {time} AS occurred_at, '{kind}' AS item_type, \
              {record_id} AS record_id, {key} AS item_key, {summary} AS summary, \
              CAST({a} AS TEXT) AS a, CAST({b} AS TEXT) AS b, CAST({n} AS BIGINT) AS n \
-             FROM {from} AND {conditions} ORDER BY 1 DESC, 4 DESC LIMIT {limit}) AS b{i}",
+             FROM {from} AND {conditions} ORDER BY {time} DESC, {own_key} DESC LIMIT {limit}) AS b{i}",
+            own_key = branch.key,
             time = branch.time,
             kind = branch.kind.as_str(),
             record_id = branch.record_id,

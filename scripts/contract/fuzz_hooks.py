@@ -150,6 +150,15 @@ STATE_RULES = {
 # key `match_on` names (for customers, `email` or `external_id`).
 CROSS_FIELD_RULES = {
     "total_mismatch", "out_of_range", "duplicate_key", "customer_required", "conflicting", "key_required",
+    # Sales: a pipeline keeps an open, a won and a lost stage with distinct
+    # names and one default; a stage belongs to its pipeline and a contact or
+    # opportunity to its customer; a lost opportunity needs its reason (an
+    # unqualified lead too) and only it has one; an activity links to
+    # something, and each kind carries only its own fields; `converted` is
+    # reached by conversion.
+    "stage_kind_required", "duplicate", "default_required", "wrong_pipeline", "wrong_customer",
+    "required", "not_lost", "not_unqualified", "link_required", "not_for_kind", "convert_required",
+    "lost_stage",
 }
 
 # A batch (`POST /{collection}/batch`) answers 200 with one result per item:

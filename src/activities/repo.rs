@@ -290,23 +290,114 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
     )
 }
 
+/// Locks (in the one order) the customers, leads and opportunities of the
+/// activities that link to `id` through `field`: a record whose deletion
+/// detaches its activities calls this before locking itself, so that it
+/// takes its locks in the order activity writers take theirs.
+pub fn lock_parents_referring(conn: &mut DbConn, field: &str, id: &str) -> ApiResult<()> {
+    let rows = Referring::referring(conn, field, id)?;
+    let activities = rows
+        .into_iter()
+        .map(ActivityRow::into_activity)
+        .collect::<ApiResult<Vec<_>>>()?;
+    Parents::of(activities.iter()).lock(conn)
+}
+
+/// A contact or opportunity (`field` names which) moved to `customer_id`:
+/// its activities follow it, each with a new version and its change; a
+/// second link that would now disagree (the opportunity of a moved
+/// contact's activity, or the contact of a moved opportunity's) is cleared.
+/// Both customers' last activity is recomputed.
+pub fn follow_customer(
+    conn: &mut DbConn,
+    field: &str,
+    id: &str,
+    customer_id: &str,
+) -> ApiResult<Vec<Change>> {
+    let moving: Vec<Activity> = Referring::referring(conn, field, id)?
+        .into_iter()
+        .filter(|r| r.customer_id.as_deref() != Some(customer_id))
+        .map(ActivityRow::into_activity)
+        .collect::<ApiResult<_>>()?;
+    if moving.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut parents = Parents::of(moving.iter());
+    parents.customers.push(customer_id.to_string());
+    parents.customers.sort();
+    parents.customers.dedup();
+    parents.lock(conn)?;
+    let mut changes = Vec::with_capacity(moving.len());
+    let mut touched = Vec::with_capacity(moving.len() * 2);
+    for activity in moving {
+        let current = read_locked(conn, &activity.id, &IfMatch::default())?;
+        let mut next = current.clone();
+        next.customer_id = Some(customer_id.to_string());
+        let other_customer: Option<String> = match field {
+            "contact_id" => match &next.opportunity_id {
+                Some(o) => opportunities::table
+                    .find(o)
+                    .select(opportunities::customer_id)
+                    .first(conn)
+                    .optional()?,
+                None => None,
+            },
+            _ => match &next.contact_id {
+                Some(k) => contacts::table
+                    .find(k)
+                    .select(contacts::customer_id)
+                    .first(conn)
+                    .optional()?,
+                None => None,
+            },
+        };
+        if other_customer.is_some_and(|c| c != customer_id) {
+            match field {
+                "contact_id" => next.opportunity_id = None,
+                _ => next.contact_id = None,
+            }
+        }
+        next.version += 1;
+        next.updated_at = db::to_utc(db::now());
+        diesel::update(activities::table.find(&current.id))
+            .set(&next.row())
+            .execute(conn)?;
+        changes.push(Change::updated(
+            RESOURCE,
+            &current.id,
+            current.to_json()?,
+            next.to_json()?,
+        ));
+        touched.push(current);
+        touched.push(next);
+    }
+    Parents::of(touched.iter()).refresh(conn)?;
+    Ok(changes)
+}
+
 /// Activities as dependents of the records they link to (declared `Detach`
 /// by customers, contacts, leads and opportunities): a deleted record's
 /// link is cleared, and an activity left linking to nothing is deleted.
 pub struct Referring;
 
 impl Referring {
-    fn referring(conn: &mut DbConn, field: &str, id: &str) -> ApiResult<Vec<ActivityRow>> {
+    fn query(
+        field: &str,
+        id: &str,
+    ) -> ApiResult<activities::BoxedQuery<'static, db::MultiBackend>> {
         let query = activities::table.into_boxed();
-        let query = match field {
+        Ok(match field {
             "customer_id" => query.filter(activities::customer_id.eq(id.to_string())),
             "contact_id" => query.filter(activities::contact_id.eq(id.to_string())),
             "lead_id" => query.filter(activities::lead_id.eq(id.to_string())),
             "opportunity_id" => query.filter(activities::opportunity_id.eq(id.to_string())),
             "owner_id" => query.filter(activities::owner_id.eq(id.to_string())),
             other => return Err(dependents::unknown_field(RESOURCE, other)),
-        };
-        Ok(query
+        })
+    }
+
+    fn referring(conn: &mut DbConn, field: &str, id: &str) -> ApiResult<Vec<ActivityRow>> {
+        Ok(Self::query(field, id)?
             .order(activities::id)
             .select(ActivityRow::as_select())
             .load(conn)?)
@@ -315,7 +406,7 @@ impl Referring {
 
 impl Referrers for Referring {
     fn count_referring(&self, conn: &mut DbConn, field: &str, id: &str) -> ApiResult<i64> {
-        Ok(Self::referring(conn, field, id)?.len() as i64)
+        Ok(Self::query(field, id)?.count().get_result(conn)?)
     }
 
     fn delete_referring(&self, _: &mut Tx, field: &str, _: &str) -> ApiResult<Vec<Change>> {

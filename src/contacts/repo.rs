@@ -243,6 +243,14 @@ pub fn change(
             .execute(conn),
     )?;
     let contact = row.into_contact();
+    if contact.customer_id != current.customer_id {
+        changes.extend(crate::activities::repo::follow_customer(
+            conn,
+            "contact_id",
+            id,
+            &contact.customer_id,
+        )?);
+    }
     changes.push(Change::updated(
         RESOURCE,
         id,
@@ -253,6 +261,7 @@ pub fn change(
 }
 
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    crate::activities::repo::lock_parents_referring(tx.conn(), "contact_id", id)?;
     let current = read_locked(tx.conn(), id, if_match)?;
     let mut changes = crate::dependents::before_delete(tx, super::DEPENDENTS, id)?;
     diesel::delete(contacts::table.find(id))

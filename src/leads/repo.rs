@@ -178,6 +178,7 @@ fn write(conn: &mut DbConn, current: &Lead, next: &Lead) -> ApiResult<()> {
 /// Deletes a lead; what happens to the records that refer to it is
 /// declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    crate::activities::repo::lock_parents_referring(tx.conn(), "lead_id", id)?;
     let current = read_locked(tx.conn(), id, if_match)?;
     let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();
@@ -202,6 +203,15 @@ fn within(prefix: &str, e: ApiError) -> ApiError {
                 })
                 .collect(),
         ),
+        ApiError::Conflict {
+            detail,
+            field,
+            existing_id,
+        } => ApiError::Conflict {
+            detail,
+            field: format!("{prefix}.{field}"),
+            existing_id,
+        },
         other => other,
     }
 }
@@ -298,14 +308,18 @@ pub fn convert(
         }
         None => {
             let input = customer_of(&current, body.customer.as_ref())?;
-            (customers::repo::create(tx, actor, input)?, true)
+            let customer =
+                customers::repo::create(tx, actor, input).map_err(|e| within("customer", e))?;
+            (customer, true)
         }
     };
     let wants_contact = body
         .create_contact
         .unwrap_or(customer.kind == CustomerKind::Company);
     let contact = if wants_contact {
-        let input = contact_of(&current, &customer.id)?;
+        let mut input = contact_of(&current, &customer.id)?;
+        // The only contact of a customer made now is its main one.
+        input.is_primary = customer_created;
         Some(contacts::repo::create(tx, actor, input)?)
     } else {
         None

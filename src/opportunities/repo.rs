@@ -341,8 +341,15 @@ pub fn update(
             let input = patched(&peek, patch)?;
             let placement = place(conn, &input)?;
             pipeline_repo::share_stage(conn, &placement.stage.id)?;
+            // Its activities' customers are locked before it (the order
+            // activity writers take), as a move to another customer
+            // takes its activities along.
+            crate::customers::value::lock_customers(
+                conn,
+                &[peek.customer_id.as_str(), input.customer_id.as_str()],
+            )?;
             let current = read_locked(conn, id, if_match)?;
-            if current.stage_id == peek.stage_id {
+            if current.stage_id == peek.stage_id && current.customer_id == peek.customer_id {
                 let input = patched(&current, patch)?;
                 break (current, input, placement);
             }
@@ -382,16 +389,23 @@ pub fn update(
         return Ok(current);
     }
     write(conn, actor, &current, &opportunity, &placement.stage)?;
-    events::append(
-        tx,
-        actor,
-        &[Change::updated(
-            RESOURCE,
+    let mut changes = if opportunity.customer_id != current.customer_id {
+        crate::activities::repo::follow_customer(
+            conn,
+            "opportunity_id",
             id,
-            current.to_json()?,
-            opportunity.to_json()?,
-        )],
-    )?;
+            &opportunity.customer_id,
+        )?
+    } else {
+        Vec::new()
+    };
+    changes.push(Change::updated(
+        RESOURCE,
+        id,
+        current.to_json()?,
+        opportunity.to_json()?,
+    ));
+    events::append(tx, actor, &changes)?;
     Ok(opportunity)
 }
 
@@ -419,6 +433,7 @@ fn write(
 /// Deletes an opportunity with its stage history; what happens to the
 /// records that refer to it is declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    crate::activities::repo::lock_parents_referring(tx.conn(), "opportunity_id", id)?;
     let current = read_locked(tx.conn(), id, if_match)?;
     let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();

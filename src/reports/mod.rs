@@ -95,6 +95,15 @@ impl Sql {
     where
         R: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
     {
+        // bench/sales.sh reads these lines to run the very same SQL alone.
+        if log::log_enabled!(target: "crm::sql", log::Level::Debug) {
+            log::debug!(
+                target: "crm::sql",
+                "{} -- binds {}",
+                self.text,
+                serde_json::to_string(&self.binds).unwrap_or_default()
+            );
+        }
         fn bound<'a, DB: diesel::backend::Backend>(
             text: &str,
             binds: &'a [String],

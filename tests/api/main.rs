@@ -10,6 +10,7 @@ mod contract;
 mod customers;
 mod dependents;
 mod events;
+mod leads_activities;
 mod login_throttle;
 mod ops;
 mod orders;
