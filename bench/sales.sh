@@ -98,7 +98,8 @@ declare -A NOTE
 prepare_db() { # db customers
   local db="$1" n="$2" have
   if [[ "$REUSE" == 1 ]]; then
-    have="$(psql_db "$db" -At -c "SELECT count(*) FROM opportunities" 2>/dev/null || true)"
+    # Seeded opportunities only: earlier runs' conversions add their own.
+    have="$(psql_db "$db" -At -c "SELECT count(*) FROM opportunities WHERE external_id LIKE 'SEED-OP-%'" 2>/dev/null || true)"
     if [[ "$have" == "$n" ]]; then
       log "reusing $db"; NOTE[$db]="reused"
       return

@@ -287,6 +287,11 @@ fn time_param(sql: &mut Sql, d: Dialect, t: NaiveDateTime) -> String {
 
 /// One page of the customer's timeline; 404 when it does not exist.
 pub fn page(conn: &mut DbConn, customer_id: &str, q: &TimelineQuery) -> ApiResult<TimelinePage> {
+    for (field, t) in [("before", q.filters.before), ("after", q.filters.after)] {
+        if let Some(t) = t {
+            crate::reports::check_year(field, t.date_naive())?;
+        }
+    }
     crate::customers::repo::get(conn, customer_id)?;
     let wanted = kinds(q.filters.types.as_deref())?;
     let d = Dialect::of(conn);

@@ -191,10 +191,28 @@ impl Parents {
 
 pub fn create(tx: &mut Tx, actor: &Actor, input: ActivityInput) -> ApiResult<Activity> {
     let conn = tx.conn();
-    let input = resolve_links(conn, input)?;
-    let activity = Activity::of(db::new_id(), input, 1, db::now());
-    let parents = Parents::of([&activity]);
-    parents.lock(conn)?;
+    let (activity, parents) = {
+        let mut attempt = 0;
+        loop {
+            let resolved = resolve_links(conn, input.clone())?;
+            let activity = Activity::of(db::new_id(), resolved, 1, db::now());
+            let parents = Parents::of([&activity]);
+            parents.lock(conn)?;
+            // A contact or opportunity moved meanwhile moved its customer.
+            let again = resolve_links(conn, input.clone())?;
+            if again.customer_id == activity.customer_id {
+                break (activity, parents);
+            }
+            attempt += 1;
+            if attempt == 3 {
+                return Err(ApiError::Conflict {
+                    detail: "the activity's contact or opportunity is being moved; retry".into(),
+                    field: "customer_id".into(),
+                    existing_id: None,
+                });
+            }
+        }
+    };
     diesel::insert_into(activities::table)
         .values(&activity.row())
         .execute(conn)?;
@@ -294,13 +312,23 @@ pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiRe
 /// activities that link to `id` through `field`: a record whose deletion
 /// detaches its activities calls this before locking itself, so that it
 /// takes its locks in the order activity writers take theirs.
-pub fn lock_parents_referring(conn: &mut DbConn, field: &str, id: &str) -> ApiResult<()> {
+/// `also_leads`: leads the deletion changes besides (locked in the same order).
+pub fn lock_parents_referring(
+    conn: &mut DbConn,
+    field: &str,
+    id: &str,
+    also_leads: Vec<String>,
+) -> ApiResult<()> {
     let rows = Referring::referring(conn, field, id)?;
     let activities = rows
         .into_iter()
         .map(ActivityRow::into_activity)
         .collect::<ApiResult<Vec<_>>>()?;
-    Parents::of(activities.iter()).lock(conn)
+    let mut parents = Parents::of(activities.iter());
+    parents.leads.extend(also_leads);
+    parents.leads.sort();
+    parents.leads.dedup();
+    parents.lock(conn)
 }
 
 /// A contact or opportunity (`field` names which) moved to `customer_id`:

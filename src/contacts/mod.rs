@@ -28,15 +28,16 @@ pub const DEPENDENTS: &[Dependent] = &[
         on_delete: OnDelete::Detach,
         hint: "",
     },
+    // Leads before opportunities: the order writers lock them in.
     Dependent {
-        resource: ResourceKind::Opportunities,
-        field: "contact_id",
+        resource: ResourceKind::Leads,
+        field: "converted_contact_id",
         on_delete: OnDelete::Clear,
         hint: "",
     },
     Dependent {
-        resource: ResourceKind::Leads,
-        field: "converted_contact_id",
+        resource: ResourceKind::Opportunities,
+        field: "contact_id",
         on_delete: OnDelete::Clear,
         hint: "",
     },

@@ -187,6 +187,17 @@ pub fn update(
     patch: &serde_json::Value,
 ) -> ApiResult<Contact> {
     let conn = tx.conn();
+    // A move to another customer takes the contact's activities along: both
+    // customers are locked before the contact (the activity writers' order).
+    let peek = get(conn, id)?;
+    if_match.check(peek.version)?;
+    let target = crate::model::merged(&peek.input(), patch)?.normalized()?;
+    if target.customer_id != peek.customer_id {
+        crate::customers::value::lock_customers(
+            conn,
+            &[peek.customer_id.as_str(), target.customer_id.as_str()],
+        )?;
+    }
     let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     let (contact, changes) = change(conn, current, input)?;
@@ -261,7 +272,7 @@ pub fn change(
 }
 
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    crate::activities::repo::lock_parents_referring(tx.conn(), "contact_id", id)?;
+    crate::activities::repo::lock_parents_referring(tx.conn(), "contact_id", id, Vec::new())?;
     let current = read_locked(tx.conn(), id, if_match)?;
     let mut changes = crate::dependents::before_delete(tx, super::DEPENDENTS, id)?;
     diesel::delete(contacts::table.find(id))

@@ -418,6 +418,11 @@ impl LeadRow {
 #[serde(deny_unknown_fields)]
 pub struct ConversionOpportunity {
     /// Default: the lead's company name, else its name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     #[serde(default)]
     pub name: Option<String>,
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
@@ -426,8 +431,10 @@ pub struct ConversionOpportunity {
     #[schema(value_type = Option<validation::schema::CurrencyCode>)]
     #[serde(default)]
     pub currency: Option<String>,
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub pipeline_id: Option<String>,
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub stage_id: Option<String>,
     #[serde(default)]
@@ -439,6 +446,7 @@ pub struct ConversionOpportunity {
 #[serde(deny_unknown_fields)]
 pub struct ConvertLead {
     /// Link this existing customer instead of creating one.
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub customer_id: Option<String>,
     /// Fields of the new customer that override those taken from the lead

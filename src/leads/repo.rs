@@ -178,7 +178,7 @@ fn write(conn: &mut DbConn, current: &Lead, next: &Lead) -> ApiResult<()> {
 /// Deletes a lead; what happens to the records that refer to it is
 /// declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    crate::activities::repo::lock_parents_referring(tx.conn(), "lead_id", id)?;
+    crate::activities::repo::lock_parents_referring(tx.conn(), "lead_id", id, Vec::new())?;
     let current = read_locked(tx.conn(), id, if_match)?;
     let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();

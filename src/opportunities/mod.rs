@@ -172,6 +172,9 @@ impl OpportunityInput {
         }
         self.tags = validation::normalize_tags(std::mem::take(&mut self.tags));
         validation::check(&self)?;
+        if let Some(d) = self.expected_close_date {
+            crate::reports::check_year("expected_close_date", d)?;
+        }
         Ok(self)
     }
 }

@@ -283,10 +283,26 @@ fn enter_stage(
     Ok(())
 }
 
+/// Where `input` puts the opportunity, with its stage share-locked and read
+/// again under the lock (so its kind and rotting days are the ones that
+/// stay until the transaction ends).
+fn place_locked(conn: &mut DbConn, input: &OpportunityInput) -> ApiResult<Placement> {
+    let first = place(conn, input)?;
+    pipeline_repo::share_stage(conn, &first.stage.id)?;
+    let placement = place(conn, input)?;
+    if placement.stage.id != first.stage.id {
+        return Err(ApiError::Conflict {
+            detail: "the pipeline's stages are being changed by another request; retry".into(),
+            field: "stage_id".into(),
+            existing_id: None,
+        });
+    }
+    Ok(placement)
+}
+
 pub fn create(tx: &mut Tx, actor: &Actor, input: OpportunityInput) -> ApiResult<Opportunity> {
     let conn = tx.conn();
-    let placement = place(conn, &input)?;
-    pipeline_repo::share_stage(conn, &placement.stage.id)?;
+    let placement = place_locked(conn, &input)?;
     check_references(conn, &input)?;
     let id = db::new_id();
     crate::ensure_unique!(
@@ -339,8 +355,7 @@ pub fn update(
             let peek = get(conn, id)?;
             if_match.check(peek.version)?;
             let input = patched(&peek, patch)?;
-            let placement = place(conn, &input)?;
-            pipeline_repo::share_stage(conn, &placement.stage.id)?;
+            let placement = place_locked(conn, &input)?;
             // Its activities' customers are locked before it (the order
             // activity writers take), as a move to another customer
             // takes its activities along.
@@ -433,7 +448,12 @@ fn write(
 /// Deletes an opportunity with its stage history; what happens to the
 /// records that refer to it is declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
-    crate::activities::repo::lock_parents_referring(tx.conn(), "opportunity_id", id)?;
+    // The leads converted into it are cleared: locked before it, too.
+    let converted: Vec<String> = leads::table
+        .filter(leads::converted_opportunity_id.eq(id))
+        .select(leads::id)
+        .load(tx.conn())?;
+    crate::activities::repo::lock_parents_referring(tx.conn(), "opportunity_id", id, converted)?;
     let current = read_locked(tx.conn(), id, if_match)?;
     let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();

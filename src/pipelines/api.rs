@@ -223,6 +223,7 @@ pub async fn list_stages(
             ("Location" = String, description = "URL of the new stage"),
             ("ETag" = String, description = "Version of the pipeline"))),
         (status = 404, response = r::NotFound),
+        (status = 409, response = r::Conflict),
         (status = 412, response = r::PreconditionFailed),
         CreateErrors,
     ),

@@ -360,12 +360,20 @@ pub fn get_stage(conn: &mut DbConn, pipeline_id: &str, stage_id: &str) -> ApiRes
 /// transaction ends (PostgreSQL; SQLite's write transaction already does).
 /// Writers that change a stage lock it exclusively (see [`lock_stage`]).
 pub fn share_stage(conn: &mut DbConn, stage_id: &str) -> ApiResult<()> {
-    if let DbConn::Postgresql(c) = conn {
-        pipeline_stages::table
+    let found = match conn {
+        DbConn::Postgresql(c) => pipeline_stages::table
             .find(stage_id)
             .select(pipeline_stages::id)
             .for_share()
-            .load::<String>(c)?;
+            .load::<String>(c)?,
+        DbConn::Sqlite(_) => return Ok(()),
+    };
+    if found.is_empty() {
+        return Err(ApiError::field(
+            "stage_id",
+            "not_found",
+            "the stage was deleted meanwhile",
+        ));
     }
     Ok(())
 }

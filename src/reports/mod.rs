@@ -32,7 +32,8 @@ impl Dialect {
     /// Seconds since the epoch of a timestamp column, as a float.
     pub fn epoch(self, column: &str) -> String {
         match self {
-            Dialect::Postgres => format!("EXTRACT(EPOCH FROM {column})::float8"),
+            // date_part is double precision; EXTRACT is numeric (slower).
+            Dialect::Postgres => format!("date_part('epoch', {column})"),
             Dialect::Sqlite => format!("((julianday({column}) - 2440587.5) * 86400.0)"),
         }
     }
@@ -54,9 +55,15 @@ impl Dialect {
     }
 
     /// An integer sum as text (PostgreSQL sums `BIGINT` into `NUMERIC`,
-    /// which is read back exactly through text).
+    /// which is read back exactly through text; SQLite's is exact below
+    /// 2^53 minor units).
     pub fn sum_text(self, expression: &str) -> String {
-        format!("CAST(COALESCE(SUM({expression}), 0) AS TEXT)")
+        match self {
+            Dialect::Postgres => format!("CAST(COALESCE(SUM({expression}), 0) AS TEXT)"),
+            // SQLite's SUM of integers fails beyond i64; TOTAL sums in
+            // floating point (exact up to 2^53) and never fails.
+            Dialect::Sqlite => format!("CAST(CAST(TOTAL({expression}) AS INTEGER) AS TEXT)"),
+        }
     }
 
     /// A float expression as `DOUBLE PRECISION`/`REAL`.
@@ -155,9 +162,32 @@ pub fn exact(text: &str) -> ApiResult<i128> {
         .map_err(|e| ApiError::internal(format!("sum {text}: {e}")))
 }
 
+/// 422 naming `field` unless the date is in the years 1 to 9999 (what both
+/// backends store and compare alike).
+pub fn check_year(field: &str, date: NaiveDate) -> ApiResult<()> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&date.year()) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "out_of_range",
+            "must be in the years 1 to 9999",
+        ))
+    }
+}
+
+/// The first day of a default range: `days` before `to`.
+pub fn days_before(to: NaiveDate, days: u64) -> ApiResult<NaiveDate> {
+    to.checked_sub_days(chrono::Days::new(days))
+        .ok_or_else(|| ApiError::field("to", "out_of_range", "must be in the years 1 to 9999"))
+}
+
 /// `from` and `to` (inclusive dates) checked: `from` not after `to`, at
 /// most ten years apart.
 pub fn check_range(from: NaiveDate, to: NaiveDate) -> ApiResult<()> {
+    check_year("from", from)?;
+    check_year("to", to)?;
     if from > to {
         return Err(ApiError::field(
             "to",

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{check_range, day_start, div_round, exact, money, timestamp_text, Dialect, Sql};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
-use crate::pipelines::{repo as pipelines, StageKind};
+use crate::pipelines::repo as pipelines;
 
 /// The filters every sales report takes, as SQL conditions on `o`
 /// (opportunities) to append, binding their values to `sql`.
@@ -73,7 +73,8 @@ pub struct PipelineReportStage {
     pub amounts: Vec<StageAmounts>,
 }
 
-/// A pipeline's open stages in order, with the open opportunities in each.
+/// A pipeline's stages in order, with the open opportunities in each (a
+/// won or lost stage holds none).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PipelineReport {
     pub pipeline_id: String,
@@ -129,7 +130,6 @@ pub fn pipeline(conn: &mut DbConn, params: PipelineReportParams) -> ApiResult<Pi
     let stages = pipeline
         .stages
         .iter()
-        .filter(|s| s.kind == StageKind::Open)
         .map(|stage| {
             let own: Vec<&StageRow> = rows.iter().filter(|r| r.stage_id == stage.id).collect();
             let count: i64 = own.iter().map(|r| r.n).sum();
@@ -501,7 +501,7 @@ pub fn win_rate(conn: &mut DbConn, params: WinRateParams) -> ApiResult<WinRateRe
     let to = params.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = match params.from {
         Some(from) => from,
-        None => to - chrono::Duration::days(89),
+        None => super::days_before(to, 89)?,
     };
     check_range(from, to)?;
     let d = Dialect::of(conn);
@@ -680,7 +680,7 @@ pub fn lead_funnel(conn: &mut DbConn, params: LeadFunnelParams) -> ApiResult<Lea
     let to = params.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = match params.from {
         Some(from) => from,
-        None => to - chrono::Duration::days(89),
+        None => super::days_before(to, 89)?,
     };
     check_range(from, to)?;
     let group_by = params.group_by.unwrap_or(FunnelGroup::Source);

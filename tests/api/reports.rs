@@ -110,11 +110,20 @@ fn pipeline_report_sums_open_opportunities_per_stage_and_currency(app: &TestApp)
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    // Open stages only, in order.
+    // Every stage, in order; the won one holds an opportunity, but no open one.
     assert_eq!(
         names,
-        ["Qualification", "Needs analysis", "Proposal", "Negotiation"]
+        [
+            "Qualification",
+            "Needs analysis",
+            "Proposal",
+            "Negotiation",
+            "Won",
+            "Lost"
+        ]
     );
+    assert_eq!(report["stages"][4]["open_count"], 0);
+    assert_eq!(report["stages"][4]["amounts"], json!([]));
     let qual = &report["stages"][0];
     assert_eq!(qual["open_count"], 3);
     assert_eq!(qual["rotting_count"], 1);
@@ -402,10 +411,40 @@ fn reports_refuse_bad_parameters(app: &TestApp) {
             "to",
         ),
         ("/api/v1/reports/win-rate?to=yesterday", "to"),
+        // Dates both backends cannot store or compare alike.
+        ("/api/v1/reports/win-rate?to=-262143-01-01", "to"),
+        ("/api/v1/reports/lead-funnel?to=-262143-01-01", "to"),
+        (
+            "/api/v1/reports/forecast?from=0000-01-01&to=0000-12-31",
+            "from",
+        ),
+        (
+            "/api/v1/reports/win-rate?from=0000-01-01&to=0001-02-01",
+            "from",
+        ),
     ] {
         let p = app.get(path, t).problem(422);
         assert_eq!(fields(&p), vec![field], "{path}: {p}");
     }
+    let c = app.customer(json!({}));
+    let p = app
+        .get(
+            &format!(
+                "/api/v1/customers/{}/timeline?before=0000-06-01T00:00:00Z",
+                c["id"].as_str().unwrap()
+            ),
+            t,
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["before"]);
+    let p = app
+        .post(
+            "/api/v1/opportunities",
+            t,
+            &json!({"customer_id": c["id"], "name": "Far", "expected_close_date": "+10000-01-01"}),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), vec!["expected_close_date"]);
     for path in [
         "/api/v1/reports/pipeline",
         "/api/v1/reports/forecast",

@@ -66,6 +66,7 @@ CREATE INDEX opportunities_currency ON opportunities (currency, created_at, id);
 -- Serves the pipeline, stage and status filters and the pipeline report.
 CREATE INDEX opportunities_pipeline_status_stage ON opportunities (pipeline_id, status, stage_id);
 CREATE INDEX opportunities_stage ON opportunities (stage_id, created_at, id);
+CREATE INDEX opportunities_pipeline ON opportunities (pipeline_id, created_at, id);
 CREATE INDEX opportunities_status ON opportunities (status, created_at, id);
 -- Serves the forecast (open opportunities by expected close date).
 CREATE INDEX opportunities_status_close ON opportunities (status, close_sort);

@@ -37,7 +37,9 @@ CREATE INDEX leads_converted_customer ON leads (converted_customer_id, converted
 CREATE INDEX leads_converted_contact ON leads (converted_contact_id);
 CREATE INDEX leads_converted_opportunity ON leads (converted_opportunity_id);
 
-ALTER TABLE opportunities ADD COLUMN source_lead_id TEXT REFERENCES leads (id);
+-- No foreign key on SQLite: it could not drop the column again (down.sql);
+-- the service checks the lead and clears the link when the lead goes.
+ALTER TABLE opportunities ADD COLUMN source_lead_id TEXT;
 CREATE INDEX opportunities_source_lead ON opportunities (source_lead_id);
 ALTER TABLE customers ADD COLUMN last_activity_at TIMESTAMP;
 
