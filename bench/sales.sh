@@ -164,7 +164,7 @@ psql_db "$BIG_DB" -c "
   SELECT gen_random_uuid()::text, 'note', 'note ' || g, now() - g * interval '1 minute', '9999-12-31',
          c.id, 'note ' || g, now(), now()
   FROM (VALUES ('$T_BIG', 9999), ('$T_SMALL', 9)) AS c(id, n), generate_series(1, c.n) g;
-  ANALYZE activities;" >/dev/null
+  ANALYZE activities; ANALYZE events; ANALYZE contacts;" >/dev/null
 for t in "$T_BIG" "$T_SMALL"; do
   n="$(api "$BASE/api/v1/customers/$t/timeline?limit=500" | jq '.data | length')"
   log "timeline of $t: first page holds $n items"
