@@ -205,7 +205,10 @@ pub struct TimelineFilters {
     /// Only these kinds: a comma-separated list of `activity`,
     /// `opportunity_created`, `stage_changed`, `lead_converted`,
     /// `order_placed`, `customer_changed`, `contact_changed`.
-    #[param(example = "activity,stage_changed")]
+    #[param(
+        example = "activity,stage_changed",
+        pattern = "^(activity|opportunity_created|stage_changed|lead_converted|order_placed|customer_changed|contact_changed)(,(activity|opportunity_created|stage_changed|lead_converted|order_placed|customer_changed|contact_changed))*$"
+    )]
     pub types: Option<String>,
     /// Before this time (RFC 3339).
     pub before: Option<DateTime<Utc>>,
@@ -264,7 +267,7 @@ struct ItemRow {
 }
 
 fn kinds(types: Option<&str>) -> ApiResult<Vec<TimelineType>> {
-    let Some(types) = types.filter(|t| !t.trim().is_empty()) else {
+    let Some(types) = types else {
         return Ok(TimelineType::ALL.to_vec());
     };
     types

@@ -14,6 +14,21 @@ use crate::pipelines::repo as pipelines;
 
 /// The filters every sales report takes, as SQL conditions on `o`
 /// (opportunities) to append, binding their values to `sql`.
+/// 422 unless each id parameter given is one an id can be (at most 64
+/// characters, as the contract states).
+fn check_ids(ids: &[(&str, &Option<String>)]) -> ApiResult<()> {
+    for (field, id) in ids {
+        if id.as_deref().is_some_and(|v| v.chars().count() > 64) {
+            return Err(ApiError::field(
+                *field,
+                "too_long",
+                "an id has at most 64 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn owner_and_pipeline(
     sql: &mut Sql,
     pipeline_id: &Option<String>,
@@ -102,6 +117,10 @@ struct StageRow {
 }
 
 pub fn pipeline(conn: &mut DbConn, params: PipelineReportParams) -> ApiResult<PipelineReport> {
+    check_ids(&[
+        ("pipeline_id", &params.pipeline_id),
+        ("owner_id", &params.owner_id),
+    ])?;
     let pipeline = match &params.pipeline_id {
         Some(id) => pipelines::find(conn, id.trim())?.ok_or_else(|| {
             ApiError::field("pipeline_id", "not_found", "no pipeline has this id")
@@ -262,6 +281,10 @@ fn first_of_month(d: NaiveDate) -> NaiveDate {
 }
 
 pub fn forecast(conn: &mut DbConn, params: ForecastParams) -> ApiResult<ForecastReport> {
+    check_ids(&[
+        ("pipeline_id", &params.pipeline_id),
+        ("owner_id", &params.owner_id),
+    ])?;
     let period = params.period.unwrap_or(Period::Month);
     let from = params
         .from
@@ -498,6 +521,10 @@ fn closed_in(
 }
 
 pub fn win_rate(conn: &mut DbConn, params: WinRateParams) -> ApiResult<WinRateReport> {
+    check_ids(&[
+        ("pipeline_id", &params.pipeline_id),
+        ("owner_id", &params.owner_id),
+    ])?;
     let to = params.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = match params.from {
         Some(from) => from,

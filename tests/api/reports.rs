@@ -426,6 +426,24 @@ fn reports_refuse_bad_parameters(app: &TestApp) {
         let p = app.get(path, t).problem(422);
         assert_eq!(fields(&p), vec![field], "{path}: {p}");
     }
+    let long = "x".repeat(65);
+    for (path, field) in [
+        (
+            format!("/api/v1/reports/pipeline?owner_id={long}"),
+            "owner_id",
+        ),
+        (
+            format!("/api/v1/reports/forecast?pipeline_id={long}"),
+            "pipeline_id",
+        ),
+        (
+            format!("/api/v1/reports/win-rate?owner_id={long}"),
+            "owner_id",
+        ),
+    ] {
+        let p = app.get(&path, t).problem(422);
+        assert_eq!(fields(&p), vec![field], "{path}: {p}");
+    }
     let c = app.customer(json!({}));
     let p = app
         .get(
