@@ -421,11 +421,29 @@ fn insert(
                 }
             }
         }
-        // Derived: each customer's latest activity (seeded after the rows).
-        for (id, at) in &last_activity {
-            diesel::update(customers::table.find(id))
-                .set(customers::last_activity_at.eq(Some(*at)))
-                .execute(conn)?;
+        // Derived: each customer's latest activity (its row carries no such
+        // column). One `UPDATE … FROM unnest(…)` per batch on PostgreSQL, as
+        // customers' values are stored; row by row in-process on SQLite.
+        match conn {
+            DbConn::Postgresql(c) => {
+                use diesel::sql_types::{Array, Text, Timestamp};
+                let (ids, times): (Vec<String>, Vec<chrono::NaiveDateTime>) =
+                    last_activity.into_iter().unzip();
+                diesel::sql_query(
+                    "UPDATE customers AS c SET last_activity_at = v.at \
+                     FROM unnest($1, $2) AS v(id, at) WHERE c.id = v.id",
+                )
+                .bind::<Array<Text>, _>(ids)
+                .bind::<Array<Timestamp>, _>(times)
+                .execute(c)?;
+            }
+            DbConn::Sqlite(c) => {
+                for (id, at) in &last_activity {
+                    diesel::update(customers::table.find(id))
+                        .set(customers::last_activity_at.eq(Some(*at)))
+                        .execute(c)?;
+                }
+            }
         }
         Ok::<_, diesel::result::Error>(())
     })?;

@@ -281,15 +281,24 @@ impl Activity {
             created_at: db::to_utc(created_at),
             updated_at: db::to_utc(now),
         };
-        activity.overdue = is_overdue(&activity.row(), now);
+        activity.overdue = is_overdue(
+            activity.kind,
+            activity.completed_at.is_some(),
+            activity.due_at.map(db::from_utc),
+            now,
+        );
         activity
     }
 }
 
-fn is_overdue(row: &ActivityRow, now: NaiveDateTime) -> bool {
-    row.kind == ActivityKind::Task.as_str()
-        && row.completed_at.is_none()
-        && row.due_at.is_some_and(|d| d < now)
+/// A task not completed whose due time has passed.
+fn is_overdue(
+    kind: ActivityKind,
+    completed: bool,
+    due_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> bool {
+    kind == ActivityKind::Task && !completed && due_at.is_some_and(|d| d < now)
 }
 
 /// One row of `activities`, column for column.
@@ -320,9 +329,10 @@ pub struct ActivityRow {
 
 impl ActivityRow {
     pub fn into_activity(self) -> ApiResult<Activity> {
-        let overdue = is_overdue(&self, db::now());
+        let kind = ActivityKind::from_db(&self.kind)?;
+        let overdue = is_overdue(kind, self.completed_at.is_some(), self.due_at, db::now());
         Ok(Activity {
-            kind: ActivityKind::from_db(&self.kind)?,
+            kind,
             direction: self
                 .direction
                 .as_deref()

@@ -241,10 +241,13 @@ fn build(
         updated_at: now,
     })
     .map(|mut o| {
-        o.rotting = o
-            .row(stage.rotting_days)
-            .rotting_at
-            .is_some_and(|t| t <= db::now());
+        o.rotting = super::rotting_at(
+            o.status,
+            stage.rotting_days,
+            db::from_utc(o.stage_entered_at),
+            o.last_activity_at.map(db::from_utc),
+        )
+        .is_some_and(|t| t <= db::now());
         o
     })
 }
