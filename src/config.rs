@@ -32,6 +32,10 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The currency of customers' `value` figures, filters and sorts.
     pub base_currency: String,
+    /// Days after which a solved ticket is closed by the background sweep.
+    pub ticket_autoclose_days: i64,
+    /// How often each background job runs.
+    pub jobs_interval_secs: u64,
 }
 
 /// A value that never prints.
@@ -231,7 +235,33 @@ impl Config {
             }
             None => "EUR".to_string(),
         };
+        let ticket_autoclose_days = match get("CRM_TICKET_AUTOCLOSE_DAYS") {
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (1..=365).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "CRM_TICKET_AUTOCLOSE_DAYS",
+                        format!("`{v}` is not a number of days from 1 to 365"),
+                    ))
+                }
+            },
+            None => 4,
+        };
+        let jobs_interval_secs = match get("CRM_JOBS_INTERVAL_SECS") {
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "CRM_JOBS_INTERVAL_SECS",
+                        format!("`{v}` is not a number of seconds from 1 to 86400"),
+                    ))
+                }
+            },
+            None => 60,
+        };
         Ok(Config {
+            ticket_autoclose_days,
+            jobs_interval_secs,
             base_currency,
             hash_concurrency,
             hash_queue,

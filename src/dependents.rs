@@ -57,7 +57,10 @@ fn referrers_of(kind: ResourceKind) -> Option<&'static dyn Referrers> {
         ResourceKind::Opportunities => Some(&crate::opportunities::repo::Referring),
         ResourceKind::Leads => Some(&crate::leads::repo::Referring),
         ResourceKind::Activities => Some(&crate::activities::repo::Referring),
-        ResourceKind::Users | ResourceKind::ApiKeys => None,
+        ResourceKind::SlaPolicies => Some(&crate::sla_policies::repo::Referring),
+        ResourceKind::Tickets => Some(&crate::tickets::repo::Referring),
+        ResourceKind::TicketComments => Some(&crate::tickets::comments::Referring),
+        ResourceKind::Users | ResourceKind::ApiKeys | ResourceKind::BusinessHours => None,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod api_keys;
 pub mod auth;
+pub mod business_hours;
 pub mod config;
 pub mod contacts;
 mod countries;
@@ -16,6 +17,7 @@ pub mod dependents;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod leads;
 pub mod model;
 pub mod openapi;
@@ -25,7 +27,9 @@ pub mod orders;
 pub mod pipelines;
 pub mod reports;
 pub mod seed;
+pub mod sla_policies;
 pub mod state;
+pub mod tickets;
 pub mod timeline;
 pub mod users;
 mod validation;
@@ -56,6 +60,9 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(leads::api::routes)
             .configure(opportunities::api::routes)
             .configure(activities::api::routes)
+            .configure(tickets::api::routes)
+            .configure(sla_policies::api::routes)
+            .configure(business_hours::api::routes)
             .configure(reports::api::routes)
             .configure(events::api::routes)
             .configure(users::api::routes)
@@ -137,6 +144,11 @@ pub fn start(config: &Config) -> anyhow::Result<Running> {
         ready: ops::ReadyCheck::default(),
         idempotency_cleanup: http::idempotency::Cleanup::default(),
     });
+    jobs::spawn(
+        &state.clone().into_inner(),
+        jobs::all(config),
+        std::time::Duration::from_secs(config.jobs_interval_secs),
+    )?;
     let doc = openapi();
     let routes = web::Data::new(http::routes::RouteTable::from_openapi(&doc));
     let origins = config.cors_origins.clone();

@@ -31,6 +31,8 @@ crate::text_enum! {
         /// A lead was converted into this customer.
         LeadConverted => "lead_converted",
         OrderPlaced => "order_placed",
+        /// A ticket of the customer was opened.
+        TicketOpened => "ticket_opened",
         /// The customer was created, changed or deleted (from the event log).
         CustomerChanged => "customer_changed",
         /// One of the contacts it has now was created or changed (the
@@ -146,6 +148,18 @@ fn branches(d: Dialect) -> Vec<Branch> {
             n: "x.total",
         },
         Branch {
+            kind: TimelineType::TicketOpened,
+            from: "tickets x WHERE x.customer_id = {c}",
+            time: "x.created_at",
+            record_id: "x.id",
+            key_prefix: "t",
+            key: "x.id",
+            summary: "x.subject",
+            a: "x.status",
+            b: "x.priority",
+            n: "x.number",
+        },
+        Branch {
             kind: TimelineType::CustomerChanged,
             from: "events x WHERE x.resource = 'customers' AND x.record_id = {c}",
             time: "x.occurred_at",
@@ -204,10 +218,10 @@ impl SortOrder for TimelineOrder {
 pub struct TimelineFilters {
     /// Only these kinds: a comma-separated list of `activity`,
     /// `opportunity_created`, `stage_changed`, `lead_converted`,
-    /// `order_placed`, `customer_changed`, `contact_changed`.
+    /// `order_placed`, `ticket_opened`, `customer_changed`, `contact_changed`.
     #[param(
         example = "activity,stage_changed",
-        pattern = "^(activity|opportunity_created|stage_changed|lead_converted|order_placed|customer_changed|contact_changed)(,(activity|opportunity_created|stage_changed|lead_converted|order_placed|customer_changed|contact_changed))*$"
+        pattern = "^(activity|opportunity_created|stage_changed|lead_converted|order_placed|ticket_opened|customer_changed|contact_changed)(,(activity|opportunity_created|stage_changed|lead_converted|order_placed|ticket_opened|customer_changed|contact_changed))*$"
     )]
     pub types: Option<String>,
     /// Before this time (RFC 3339).
@@ -234,7 +248,8 @@ pub struct TimelineItem {
     /// The type's details: `activity` {kind, direction, duration_seconds};
     /// `opportunity_created` {amount, currency}; `stage_changed` {stage_id,
     /// stage_name}; `lead_converted` {source, score, opportunity_id};
-    /// `order_placed` {number, total, currency, status};
+    /// `order_placed` {number, total, currency, status}; `ticket_opened`
+    /// {number, status, priority};
     /// `customer_changed` and `contact_changed` {action, seq, changes}.
     #[schema(value_type = Object)]
     pub data: Value,
@@ -380,6 +395,9 @@ fn item(row: ItemRow) -> ApiResult<TimelineItem> {
         }),
         TimelineType::OrderPlaced => json!({
             "number": row.summary, "total": row.n, "currency": row.a, "status": row.b,
+        }),
+        TimelineType::TicketOpened => json!({
+            "number": row.n, "status": row.a, "priority": row.b,
         }),
         TimelineType::CustomerChanged | TimelineType::ContactChanged => {
             let changes: Value = row

@@ -41,6 +41,12 @@ pub const DEPENDENTS: &[Dependent] = &[
         on_delete: OnDelete::Clear,
         hint: "",
     },
+    Dependent {
+        resource: ResourceKind::Tickets,
+        field: "contact_id",
+        on_delete: OnDelete::Clear,
+        hint: "",
+    },
 ];
 
 /// The fields a client sets on a contact: the body of a create, and the

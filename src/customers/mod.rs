@@ -51,6 +51,12 @@ pub const DEPENDENTS: &[Dependent] = &[
         hint: "delete or move them first",
     },
     Dependent {
+        resource: ResourceKind::Tickets,
+        field: "customer_id",
+        on_delete: OnDelete::Refuse,
+        hint: "delete or move them first",
+    },
+    Dependent {
         resource: ResourceKind::Leads,
         field: "converted_customer_id",
         on_delete: OnDelete::Clear,

@@ -291,6 +291,109 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    business_hours (id) {
+        id -> Text,
+        name -> Text,
+        timezone -> Text,
+        openings -> Text,
+        holidays -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sla_policies (id) {
+        id -> Text,
+        name -> Text,
+        position -> BigInt,
+        is_default -> Bool,
+        match_channel -> Nullable<Text>,
+        match_tag -> Nullable<Text>,
+        business_hours_id -> Nullable<Text>,
+        targets -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Text,
+        number -> BigInt,
+        customer_id -> Text,
+        contact_id -> Nullable<Text>,
+        subject -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        priority -> Text,
+        priority_rank -> BigInt,
+        channel -> Nullable<Text>,
+        assignee_id -> Nullable<Text>,
+        tags -> Text,
+        custom_fields -> Text,
+        external_id -> Nullable<Text>,
+        follow_up_of_id -> Nullable<Text>,
+        sla_policy_id -> Nullable<Text>,
+        first_response_due_at -> Nullable<Timestamp>,
+        resolution_due_at -> Nullable<Timestamp>,
+        first_responded_at -> Nullable<Timestamp>,
+        first_response_minutes -> Nullable<BigInt>,
+        resolution_minutes -> Nullable<BigInt>,
+        solved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        pending_since -> Nullable<Timestamp>,
+        paused_minutes -> BigInt,
+        sla_due_sort -> Timestamp,
+        sla_missed -> Bool,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_comments (id) {
+        id -> Text,
+        ticket_id -> Text,
+        body -> Text,
+        public -> Bool,
+        author_type -> Text,
+        author_id -> Text,
+        edited_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_ratings (ticket_id) {
+        ticket_id -> Text,
+        rating -> Integer,
+        comment -> Nullable<Text>,
+        rated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_reopens (ticket_id, reopened_at) {
+        ticket_id -> Text,
+        reopened_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
     users,
@@ -309,4 +412,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     opportunity_stages,
     leads,
     activities,
+    business_hours,
+    sla_policies,
+    tickets,
+    ticket_comments,
+    ticket_ratings,
+    ticket_reopens,
 );

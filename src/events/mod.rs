@@ -44,6 +44,10 @@ crate::text_enum! {
         Opportunities => "opportunities",
         Leads => "leads",
         Activities => "activities",
+        BusinessHours => "business_hours",
+        SlaPolicies => "sla_policies",
+        Tickets => "tickets",
+        TicketComments => "ticket_comments",
     }
 }
 
@@ -59,7 +63,11 @@ impl ResourceKind {
             | ResourceKind::Pipelines
             | ResourceKind::Opportunities
             | ResourceKind::Leads
-            | ResourceKind::Activities => false,
+            | ResourceKind::Activities
+            | ResourceKind::BusinessHours
+            | ResourceKind::SlaPolicies
+            | ResourceKind::Tickets
+            | ResourceKind::TicketComments => false,
         }
     }
 }

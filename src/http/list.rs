@@ -35,6 +35,9 @@ pub trait ListFilters: DeserializeOwned + IntoParams + Send + 'static {
     const SEARCH: Option<&'static str> = None;
     /// What `total` counts, for lists that offer `include_total`.
     const TOTAL: Option<&'static str> = None;
+    /// Filters that may be given more than once; their values reach the
+    /// filter type joined by commas (`status=a&status=b` is `status=a,b`).
+    const REPEATABLE: &'static [&'static str] = &[];
 }
 
 /// A list without filters of its own.
@@ -119,7 +122,18 @@ impl<S: SortOrder, F: ListFilters> ListQuery<S, F> {
             include_total: None,
         };
         let mut rest = form_urlencoded::Serializer::new(String::new());
+        let mut repeated: Vec<(&str, String)> = Vec::new();
         for (name, value) in &pairs {
+            if let Some(name) = F::REPEATABLE.iter().find(|r| **r == name.as_ref()) {
+                match repeated.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, joined)) => {
+                        joined.push(',');
+                        joined.push_str(value);
+                    }
+                    None => repeated.push((name, value.to_string())),
+                }
+                continue;
+            }
             let slot = match name.as_ref() {
                 "limit" => &mut shared.limit,
                 "cursor" => &mut shared.cursor,
@@ -138,6 +152,9 @@ impl<S: SortOrder, F: ListFilters> ListQuery<S, F> {
                     "this field is given more than once",
                 ));
             }
+        }
+        for (name, value) in &repeated {
+            rest.append_pair(name, value);
         }
         let rest = rest.finish();
         let filters: F = super::body::query_from_str(&rest)?;

@@ -81,6 +81,18 @@ impl FromRequest for StageId {
     }
 }
 
+/// The `{comment_id}` of a ticket comment's URL, checked as [`RecordId`].
+pub struct CommentId(pub String);
+
+impl FromRequest for CommentId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(path_id(req, "comment_id").map(CommentId))
+    }
+}
+
 fn path_id(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
     let id = req.match_info().get(name).unwrap_or_default();
     if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {

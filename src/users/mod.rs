@@ -133,6 +133,12 @@ pub const DEPENDENTS: &[crate::dependents::Dependent] = &[
         on_delete: crate::dependents::OnDelete::Refuse,
         hint: "the user owns them: reassign them or deactivate the user instead",
     },
+    crate::dependents::Dependent {
+        resource: crate::events::ResourceKind::Tickets,
+        field: "assignee_id",
+        on_delete: crate::dependents::OnDelete::Refuse,
+        hint: "the user is assigned to them: reassign them or deactivate the user instead",
+    },
 ];
 
 /// A user (never with its password or hash).

@@ -18,4 +18,5 @@ mod replicas;
 mod reports;
 mod resilience;
 mod sales;
+mod service;
 mod users;
