@@ -60,6 +60,7 @@ fn referrers_of(kind: ResourceKind) -> Option<&'static dyn Referrers> {
         ResourceKind::SlaPolicies => Some(&crate::sla_policies::repo::Referring),
         ResourceKind::Tickets => Some(&crate::tickets::repo::Referring),
         ResourceKind::TicketComments => Some(&crate::tickets::comments::Referring),
+        ResourceKind::Articles => Some(&crate::articles::repo::Referring),
         ResourceKind::Users | ResourceKind::ApiKeys | ResourceKind::BusinessHours => None,
     }
 }

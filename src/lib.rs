@@ -5,6 +5,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod articles;
 pub mod auth;
 pub mod business_hours;
 pub mod config;
@@ -61,6 +62,7 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(opportunities::api::routes)
             .configure(activities::api::routes)
             .configure(tickets::api::routes)
+            .configure(articles::api::routes)
             .configure(sla_policies::api::routes)
             .configure(business_hours::api::routes)
             .configure(reports::api::routes)

@@ -1,10 +1,12 @@
-//! The `crm` binary: `serve` (default), `migrate`, `openapi`, `seed --customers N`.
+//! The `crm` binary: `serve` (default), `migrate`, `openapi`, `seed --customers N
+//! [--tickets N] [--articles N]`.
 
 use std::process::ExitCode;
 
 use crm::config::Config;
 
-const USAGE: &str = "usage: crm [serve | migrate | openapi | healthcheck | seed --customers N]";
+const USAGE: &str = "usage: crm [serve | migrate | openapi | healthcheck | seed [--customers N] [--tickets N] [--articles N]]
+  seed: --tickets defaults to the number of customers, --articles to a tenth of it (at most 100000)";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
             crm::db::connect(&config.database_url, 1).map(|_| println!("migrations applied"))
         }
         "seed" => match parse_seed_args(&args[1..]) {
-            Some(n) => crm::seed::run(&config, n),
+            Some(counts) => crm::seed::run(&config, counts),
             None => {
                 eprintln!("{USAGE}");
                 return ExitCode::from(2);
@@ -55,11 +57,33 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn parse_seed_args(args: &[String]) -> Option<u64> {
-    match args {
-        [flag, n] if flag == "--customers" => n.parse().ok(),
-        _ => None,
+/// `--customers N`, `--tickets N`, `--articles N`, each at most once, in any
+/// order, at least one of them; tickets and articles default from customers.
+fn parse_seed_args(args: &[String]) -> Option<crm::seed::Counts> {
+    let (mut customers, mut tickets, mut articles) = (None, None, None);
+    let mut rest = args;
+    while let [flag, value, tail @ ..] = rest {
+        let n: u64 = value.parse().ok()?;
+        let slot = match flag.as_str() {
+            "--customers" => &mut customers,
+            "--tickets" => &mut tickets,
+            "--articles" => &mut articles,
+            _ => return None,
+        };
+        if slot.replace(n).is_some() {
+            return None;
+        }
+        rest = tail;
     }
+    if !rest.is_empty() || (customers, tickets, articles) == (None, None, None) {
+        return None;
+    }
+    let defaults = crm::seed::Counts::of_customers(customers.unwrap_or(0));
+    Some(crm::seed::Counts {
+        customers: defaults.customers,
+        tickets: tickets.unwrap_or(defaults.tickets),
+        articles: articles.unwrap_or(defaults.articles),
+    })
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {

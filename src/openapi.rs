@@ -179,6 +179,7 @@ pub mod errors {
         (name = "opportunities", description = "Sales being worked through a pipeline"),
         (name = "activities", description = "Calls, emails, meetings, notes and tasks"),
         (name = "tickets", description = "Customers' requests, their comments and ratings, measured against SLAs"),
+        (name = "articles", description = "The knowledge base, searched by relevance"),
         (name = "sla-policies", description = "Response and resolution targets per priority (changed by managers)"),
         (name = "business-hours", description = "Weekly schedules with holidays that SLA targets count in (changed by managers)"),
         (name = "reports", description = "Figures computed in the database"),
@@ -238,7 +239,7 @@ fn refine_operation(operation: &mut Operation) {
         let text = ObjectBuilder::new().schema_type(Type::String);
         let schema = match (&parameter.parameter_in, parameter.name.as_str()) {
             // `http::RecordId`: anything longer is simply not found.
-            (ParameterIn::Path, "id" | "stage_id" | "comment_id") => {
+            (ParameterIn::Path, "id" | "stage_id" | "comment_id" | "article_id") => {
                 takes_an_id = true;
                 text.min_length(Some(1)).max_length(Some(64))
             }

@@ -540,7 +540,7 @@ pub mod schema {
                     }
                 }
             }
-            assert_eq!(names, 40, "required names found");
+            assert_eq!(names, 42, "required names found");
         }
 
         #[test]

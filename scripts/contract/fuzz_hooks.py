@@ -159,6 +159,9 @@ CROSS_FIELD_RULES = {
     "stage_kind_required", "duplicate", "default_required", "wrong_pipeline", "wrong_customer",
     "required", "not_lost", "not_unqualified", "link_required", "not_for_kind", "convert_required",
     "lost_stage",
+    # Service: schedules, policies, tickets, comments and searches.
+    "unknown_timezone", "overlapping", "before_start", "invalid_time", "invalid_date",
+    "not_on_default", "invalid_author", "not_closed", "invalid_transition", "no_words",
 }
 
 # A batch (`POST /{collection}/batch`) answers 200 with one result per item:

@@ -98,6 +98,10 @@ pub struct ActivityInput {
     #[schema(max_length = 64)]
     #[serde(default)]
     pub opportunity_id: Option<String>,
+    /// A ticket the activity is about; its customer is the activity's.
+    #[schema(max_length = 64)]
+    #[serde(default)]
+    pub ticket_id: Option<String>,
 }
 
 /// The body of an activity PATCH, derived from [`ActivityInput`].
@@ -120,6 +124,7 @@ impl ActivityInput {
             &mut self.contact_id,
             &mut self.lead_id,
             &mut self.opportunity_id,
+            &mut self.ticket_id,
         ] {
             clean(field);
         }
@@ -169,11 +174,12 @@ impl ActivityInput {
             && self.contact_id.is_none()
             && self.lead_id.is_none()
             && self.opportunity_id.is_none()
+            && self.ticket_id.is_none()
         {
             errors.push(FieldError::new(
                 "customer_id",
                 "link_required",
-                "an activity links to a customer, contact, lead or opportunity",
+                "an activity links to a customer, contact, lead, opportunity or ticket",
             ));
         }
         if !errors.is_empty() {
@@ -202,6 +208,7 @@ pub struct Activity {
     pub contact_id: Option<String>,
     pub lead_id: Option<String>,
     pub opportunity_id: Option<String>,
+    pub ticket_id: Option<String>,
     /// Grows by one on every change; the `ETag` is this number in quotes.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -226,6 +233,7 @@ impl Activity {
             contact_id: self.contact_id.clone(),
             lead_id: self.lead_id.clone(),
             opportunity_id: self.opportunity_id.clone(),
+            ticket_id: self.ticket_id.clone(),
         }
     }
 
@@ -252,6 +260,7 @@ impl Activity {
             contact_id: self.contact_id.clone(),
             lead_id: self.lead_id.clone(),
             opportunity_id: self.opportunity_id.clone(),
+            ticket_id: self.ticket_id.clone(),
             version: self.version,
             created_at: db::from_utc(self.created_at),
             updated_at: db::from_utc(self.updated_at),
@@ -277,6 +286,7 @@ impl Activity {
             contact_id: input.contact_id,
             lead_id: input.lead_id,
             opportunity_id: input.opportunity_id,
+            ticket_id: input.ticket_id,
             version,
             created_at: db::to_utc(created_at),
             updated_at: db::to_utc(now),
@@ -321,6 +331,7 @@ pub struct ActivityRow {
     pub contact_id: Option<String>,
     pub lead_id: Option<String>,
     pub opportunity_id: Option<String>,
+    pub ticket_id: Option<String>,
     pub search_text: String,
     pub version: i64,
     pub created_at: NaiveDateTime,
@@ -351,6 +362,7 @@ impl ActivityRow {
             contact_id: self.contact_id,
             lead_id: self.lead_id,
             opportunity_id: self.opportunity_id,
+            ticket_id: self.ticket_id,
             version: self.version,
             created_at: db::to_utc(self.created_at),
             updated_at: db::to_utc(self.updated_at),

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 
 use super::{Activity, ActivityInput, ActivityKind, ActivityPage, ActivityRow};
 use crate::auth::{Actor, CallerCheck};
-use crate::db::schema::{activities, contacts, customers, leads, opportunities, users};
+use crate::db::schema::{activities, contacts, customers, leads, opportunities, tickets, users};
 use crate::db::{self, DbConn, Tx};
 use crate::dependents::{self, Referrers};
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -85,6 +85,16 @@ fn resolve_links(conn: &mut DbConn, mut input: ActivityInput) -> ApiResult<Activ
             ApiError::field("opportunity_id", "not_found", "no opportunity has this id")
         })?;
         implied.push(("opportunity_id", customer));
+    }
+    if let Some(ticket_id) = &input.ticket_id {
+        let customer: Option<String> = tickets::table
+            .find(ticket_id)
+            .select(tickets::customer_id)
+            .first(conn)
+            .optional()?;
+        let customer = customer
+            .ok_or_else(|| ApiError::field("ticket_id", "not_found", "no ticket has this id"))?;
+        implied.push(("ticket_id", customer));
     }
     for (field, customer) in implied {
         match &input.customer_id {
@@ -385,6 +395,32 @@ pub fn follow_customer(
                 _ => next.contact_id = None,
             }
         }
+        // A ticket of the old customer, or (for a moved ticket) an
+        // opportunity of the old customer, no longer agrees either.
+        let elsewhere = match field {
+            "ticket_id" => match &next.opportunity_id {
+                Some(o) => opportunities::table
+                    .find(o)
+                    .select(opportunities::customer_id)
+                    .first::<String>(conn)
+                    .optional()?,
+                None => None,
+            },
+            _ => match &next.ticket_id {
+                Some(t) => tickets::table
+                    .find(t)
+                    .select(tickets::customer_id)
+                    .first::<String>(conn)
+                    .optional()?,
+                None => None,
+            },
+        };
+        if elsewhere.is_some_and(|c| c != customer_id) {
+            match field {
+                "ticket_id" => next.opportunity_id = None,
+                _ => next.ticket_id = None,
+            }
+        }
         next.version += 1;
         next.updated_at = db::to_utc(db::now());
         diesel::update(activities::table.find(&current.id))
@@ -419,6 +455,7 @@ impl Referring {
             "contact_id" => query.filter(activities::contact_id.eq(id.to_string())),
             "lead_id" => query.filter(activities::lead_id.eq(id.to_string())),
             "opportunity_id" => query.filter(activities::opportunity_id.eq(id.to_string())),
+            "ticket_id" => query.filter(activities::ticket_id.eq(id.to_string())),
             "owner_id" => query.filter(activities::owner_id.eq(id.to_string())),
             other => return Err(dependents::unknown_field(RESOURCE, other)),
         })
@@ -464,12 +501,14 @@ impl Referrers for Referring {
                 }
                 "contact_id" => next.contact_id = None,
                 "lead_id" => next.lead_id = None,
+                "ticket_id" => next.ticket_id = None,
                 _ => next.opportunity_id = None,
             }
             if next.customer_id.is_none()
                 && next.contact_id.is_none()
                 && next.lead_id.is_none()
                 && next.opportunity_id.is_none()
+                && next.ticket_id.is_none()
             {
                 diesel::delete(activities::table.find(&current.id)).execute(conn)?;
                 changes.push(Change::deleted(RESOURCE, &current.id, current.to_json()?));
@@ -526,6 +565,7 @@ pub struct ActivityFilters {
     pub contact_id: Option<String>,
     pub lead_id: Option<String>,
     pub opportunity_id: Option<String>,
+    pub ticket_id: Option<String>,
     pub owner_id: Option<String>,
     /// Only tasks not completed (`true`).
     pub open_tasks: Option<bool>,
@@ -566,6 +606,9 @@ fn filtered(q: &ActivityQuery) -> activities::BoxedQuery<'static, db::MultiBacke
     }
     if let Some(v) = &p.opportunity_id {
         query = query.filter(activities::opportunity_id.eq(v.clone()));
+    }
+    if let Some(v) = &p.ticket_id {
+        query = query.filter(activities::ticket_id.eq(v.clone()));
     }
     if let Some(v) = &p.owner_id {
         query = query.filter(activities::owner_id.eq(v.clone()));

@@ -284,6 +284,7 @@ diesel::table! {
         contact_id -> Nullable<Text>,
         lead_id -> Nullable<Text>,
         opportunity_id -> Nullable<Text>,
+        ticket_id -> Nullable<Text>,
         search_text -> Text,
         version -> BigInt,
         created_at -> Timestamp,
@@ -387,6 +388,31 @@ diesel::table! {
     }
 }
 
+// `search_vector` (PostgreSQL) and `articles_fts` (SQLite) are written by
+// the database and read only by the raw search queries of `articles::search`.
+diesel::table! {
+    articles (id) {
+        id -> Text,
+        title -> Text,
+        body -> Text,
+        status -> Text,
+        tags -> Text,
+        published_at -> Nullable<Timestamp>,
+        author_id -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_articles (ticket_id, article_id) {
+        ticket_id -> Text,
+        article_id -> Text,
+        linked_at -> Timestamp,
+    }
+}
+
 diesel::table! {
     counters (name) {
         name -> Text,
@@ -418,4 +444,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_comments,
     ticket_ratings,
     ticket_reopens,
+    articles,
+    ticket_articles,
 );

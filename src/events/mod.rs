@@ -48,6 +48,7 @@ crate::text_enum! {
         SlaPolicies => "sla_policies",
         Tickets => "tickets",
         TicketComments => "ticket_comments",
+        Articles => "articles",
     }
 }
 
@@ -67,7 +68,8 @@ impl ResourceKind {
             | ResourceKind::BusinessHours
             | ResourceKind::SlaPolicies
             | ResourceKind::Tickets
-            | ResourceKind::TicketComments => false,
+            | ResourceKind::TicketComments
+            | ResourceKind::Articles => false,
         }
     }
 }

@@ -93,6 +93,18 @@ impl FromRequest for CommentId {
     }
 }
 
+/// The `{article_id}` of a ticket's article link, checked as [`RecordId`].
+pub struct ArticleId(pub String);
+
+impl FromRequest for ArticleId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(path_id(req, "article_id").map(ArticleId))
+    }
+}
+
 fn path_id(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
     let id = req.match_info().get(name).unwrap_or_default();
     if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {

@@ -7,6 +7,9 @@ use super::sales::{
     self, ForecastParams, ForecastReport, LeadFunnelParams, LeadFunnelReport, PipelineReport,
     PipelineReportParams, WinRateParams, WinRateReport,
 };
+use super::service::{
+    self, ResponseTimeReport, SatisfactionReport, ServiceReportParams, TicketVolumeReport,
+};
 use crate::auth::{self, Credentials, Need};
 use crate::error::ApiResult;
 use crate::http::{self, Query};
@@ -109,10 +112,89 @@ pub async fn lead_funnel_report(
     http::json(&report)
 }
 
+/// Tickets per period (day, ISO week from Monday, month) or per channel,
+/// priority or assignee: created, solved and reopened in the range, and the
+/// backlog open at the end of each period (or of the range).
+#[utoipa::path(
+    tag = "reports",
+    params(ServiceReportParams),
+    responses(
+        (status = 200, description = "The ticket volumes", body = TicketVolumeReport),
+        ListErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/reports/tickets")]
+pub async fn ticket_volume_report(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<ServiceReportParams>,
+) -> ApiResult<HttpResponse> {
+    let report = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        service::ticket_volume(conn, params)
+    })
+    .await?;
+    http::json(&report)
+}
+
+/// The tickets created in a range, per period or per channel, priority or
+/// assignee: first-response and resolution minutes (median: the middle
+/// value, or the average of the two middle ones; p90: the value at rank
+/// ⌈0.9 × count⌉) and how often each SLA target was met.
+#[utoipa::path(
+    tag = "reports",
+    params(ServiceReportParams),
+    responses(
+        (status = 200, description = "The response times", body = ResponseTimeReport),
+        ListErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/reports/response-times")]
+pub async fn response_times_report(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<ServiceReportParams>,
+) -> ApiResult<HttpResponse> {
+    let report = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        service::response_times(conn, params)
+    })
+    .await?;
+    http::json(&report)
+}
+
+/// The satisfaction ratings given in a range, per period or per the rated
+/// ticket's channel, priority or assignee: count, average and CSAT (the
+/// share of ratings of 4 or 5).
+#[utoipa::path(
+    tag = "reports",
+    params(ServiceReportParams),
+    responses(
+        (status = 200, description = "The satisfaction report", body = SatisfactionReport),
+        ListErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/reports/satisfaction")]
+pub async fn satisfaction_report(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    Query(params): Query<ServiceReportParams>,
+) -> ApiResult<HttpResponse> {
+    let report = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        service::satisfaction(conn, params)
+    })
+    .await?;
+    http::json(&report)
+}
+
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(pipeline_report)
         .service(forecast_report)
         .service(win_rate_report)
-        .service(lead_funnel_report);
+        .service(lead_funnel_report)
+        .service(ticket_volume_report)
+        .service(response_times_report)
+        .service(satisfaction_report);
 }

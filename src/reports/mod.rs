@@ -5,10 +5,10 @@
 
 pub mod api;
 pub mod sales;
+pub mod service;
 
-use chrono::{NaiveDate, NaiveDateTime};
-use diesel::query_builder::BoxedSqlQuery;
-use diesel::sql_types::Text;
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use diesel::sql_types::{Text, Timestamp};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::db::DbConn;
@@ -66,6 +66,73 @@ impl Dialect {
         }
     }
 
+    /// The start of the period of `unit` holding a timestamp column, as
+    /// grouped on: a timestamp on PostgreSQL (`date_trunc`, whose weeks are
+    /// ISO weeks from Monday), the `YYYY-MM-DD` text on SQLite. Its
+    /// [`Dialect::date_text`] is the period's first day, as
+    /// [`TimeUnit::start`] computes it.
+    pub fn period_start(self, unit: TimeUnit, column: &str) -> String {
+        match (self, unit) {
+            (Dialect::Postgres, TimeUnit::Day) => format!("date_trunc('day', {column})"),
+            (Dialect::Postgres, TimeUnit::Week) => format!("date_trunc('week', {column})"),
+            (Dialect::Postgres, TimeUnit::Month) => format!("date_trunc('month', {column})"),
+            (Dialect::Sqlite, TimeUnit::Day) => format!("date({column})"),
+            // Back six days, then on to the first Monday (the day itself
+            // when it is one).
+            (Dialect::Sqlite, TimeUnit::Week) => format!("date({column}, '-6 days', 'weekday 1')"),
+            (Dialect::Sqlite, TimeUnit::Month) => format!("date({column}, 'start of month')"),
+        }
+    }
+
+    /// A text expression compared byte by byte (PostgreSQL's `C` collation,
+    /// SQLite's default), which sorts a group key far faster than a
+    /// language's rules.
+    pub fn bytewise(self, expression: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("({expression}) COLLATE \"C\""),
+            Dialect::Sqlite => expression.to_string(),
+        }
+    }
+
+    /// The median of an integer expression over a group, as an aggregate
+    /// (NULLs left out): the middle value in ascending order, or the
+    /// average of the two middle values for an even count; NULL for none.
+    /// A float.
+    pub fn median(self, expression: &str) -> String {
+        match self {
+            Dialect::Postgres => {
+                format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {expression})")
+            }
+            Dialect::Sqlite => {
+                let sorted = sorted_array(expression);
+                format!(
+                    "CASE WHEN COUNT({expression}) > 0 THEN \
+                     (json_extract({sorted}, char(36) || '[' || ((COUNT({expression}) - 1) / 2) || ']') \
+                     + json_extract({sorted}, char(36) || '[' || (COUNT({expression}) / 2) || ']')) / 2.0 END"
+                )
+            }
+        }
+    }
+
+    /// The 90th percentile of an integer expression over a group, as an
+    /// aggregate (NULLs left out), by nearest rank: the value at rank
+    /// ⌈0.9 × count⌉ in ascending order (ranks from 1); NULL for none.
+    pub fn p90(self, expression: &str) -> String {
+        match self {
+            // The value at row ceil(0.9 × count), which is exact: 0.9 as a
+            // double is above 0.9 by far less than would move the product
+            // past an integer.
+            Dialect::Postgres => {
+                format!("percentile_disc(0.9) WITHIN GROUP (ORDER BY {expression})")
+            }
+            Dialect::Sqlite => format!(
+                "CASE WHEN COUNT({expression}) > 0 THEN \
+                 json_extract({sorted}, char(36) || '[' || ((9 * COUNT({expression}) + 9) / 10 - 1) || ']') END",
+                sorted = sorted_array(expression),
+            ),
+        }
+    }
+
     /// A float expression as `DOUBLE PRECISION`/`REAL`.
     pub fn float(self, expression: &str) -> String {
         match self {
@@ -75,12 +142,70 @@ impl Dialect {
     }
 }
 
-/// A query's text with its parameters, all bound as text (`$1`, `$2`… in
-/// the order they are added; the dialect casts where a type is needed). The
-/// text holds no other `$`.
+/// SQLite: a group's values of an expression, NULLs left out, in ascending
+/// order, as a JSON array (one aggregate, however often it is written). Its
+/// elements are read by paths `$[i]`, written `char(36) || '[' …` since the
+/// query text holds no `$` but its parameters' (see [`Sql`]).
+fn sorted_array(expression: &str) -> String {
+    format!("json_group_array({expression} ORDER BY {expression}) FILTER (WHERE {expression} IS NOT NULL)")
+}
+
+/// The length of a report's periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Day,
+    /// An ISO week, Monday to Sunday.
+    Week,
+    Month,
+}
+
+impl TimeUnit {
+    /// The first day of the period holding `date`.
+    pub fn start(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            TimeUnit::Day => date,
+            TimeUnit::Week => date
+                .checked_sub_days(chrono::Days::new(u64::from(
+                    date.weekday().num_days_from_monday(),
+                )))
+                .unwrap_or(date),
+            TimeUnit::Month => date.with_day(1).unwrap_or(date),
+        }
+    }
+
+    /// The first day of the period after the one starting on `start`.
+    pub fn next(self, start: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            TimeUnit::Day => start.succ_opt(),
+            TimeUnit::Week => start.checked_add_days(chrono::Days::new(7)),
+            TimeUnit::Month => start.checked_add_months(chrono::Months::new(1)),
+        }
+    }
+
+    /// The first days of the periods that overlap `from` to `to` (inclusive
+    /// dates), in order.
+    pub fn starts(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        let mut starts = Vec::new();
+        let mut at = Some(self.start(from));
+        while let Some(day) = at.filter(|d| *d <= to) {
+            starts.push(day);
+            at = self.next(day);
+        }
+        starts
+    }
+}
+
+/// A query's text with its parameters, bound as text (`$1`, `$2`… in the
+/// order they are added; the dialect casts where a type is needed) but for
+/// the timestamps of [`Sql::bind_timestamp`]. The text holds no other `$`.
 pub struct Sql {
     pub text: String,
+    /// Every parameter as text: as bound (SQLite, and text parameters) and
+    /// as logged.
     pub binds: Vec<String>,
+    /// The timestamp parameters, by position: bound as timestamps on
+    /// PostgreSQL.
+    timestamps: Vec<Option<NaiveDateTime>>,
 }
 
 impl Sql {
@@ -88,12 +213,32 @@ impl Sql {
         Sql {
             text: String::new(),
             binds: Vec::new(),
+            timestamps: Vec::new(),
         }
     }
 
     /// Adds a parameter; returns its number.
     pub fn bind(&mut self, value: impl Into<String>) -> usize {
         self.binds.push(value.into());
+        self.timestamps.push(None);
+        self.binds.len()
+    }
+
+    /// Adds a timestamp parameter (written [`Dialect::timestamp`]); returns
+    /// its number. PostgreSQL gets it as a timestamp: a text parameter cast
+    /// with `::timestamp` is cast again for every row a filter or a `CASE`
+    /// compares with it (the cast is only stable, so it is not folded),
+    /// which costs seconds over a million rows. SQLite gets the text diesel
+    /// stores, where a time after the year 9999 is `9999-12-31 24:00:00`:
+    /// after every time stored, as it compares (`10000-…` would sort first).
+    pub fn bind_timestamp(&mut self, t: NaiveDateTime) -> usize {
+        let text = if t.year() > 9999 {
+            "9999-12-31 24:00:00".to_string()
+        } else {
+            timestamp_text(t)
+        };
+        self.binds.push(text);
+        self.timestamps.push(Some(t));
         self.binds.len()
     }
 
@@ -111,26 +256,26 @@ impl Sql {
                 serde_json::to_string(&self.binds).unwrap_or_default()
             );
         }
-        fn bound<'a, DB: diesel::backend::Backend>(
-            text: &str,
-            binds: &'a [String],
-        ) -> BoxedSqlQuery<'a, DB, diesel::query_builder::SqlQuery>
-        where
-            String: diesel::serialize::ToSql<Text, DB>,
-        {
-            let mut query = diesel::sql_query(text.to_string()).into_boxed::<DB>();
-            for b in binds {
-                query = query.bind::<Text, _>(b.clone());
-            }
-            query
-        }
         Ok(match conn {
-            DbConn::Postgresql(c) => bound::<diesel::pg::Pg>(&self.text, &self.binds).load(c)?,
+            DbConn::Postgresql(c) => {
+                let mut query = diesel::sql_query(self.text.clone()).into_boxed::<diesel::pg::Pg>();
+                for (text, time) in self.binds.iter().zip(&self.timestamps) {
+                    query = match time {
+                        Some(t) => query.bind::<Timestamp, _>(*t),
+                        None => query.bind::<Text, _>(text.clone()),
+                    };
+                }
+                query.load(c)?
+            }
             DbConn::Sqlite(c) => {
                 // SQLite numbers `$n` parameters in the order they first
                 // appear; `?n` keeps the number written.
                 let text = self.text.replace('$', "?");
-                bound::<diesel::sqlite::Sqlite>(&text, &self.binds).load(c)?
+                let mut query = diesel::sql_query(text).into_boxed::<diesel::sqlite::Sqlite>();
+                for b in &self.binds {
+                    query = query.bind::<Text, _>(b.clone());
+                }
+                query.load(c)?
             }
         })
     }

@@ -25,7 +25,7 @@ use super::repo::SatisfactionInput;
 use crate::auth;
 use crate::db;
 use crate::http::idempotency::{self, Created};
-use crate::http::{CommentId, ExternalId};
+use crate::http::{ArticleId, CommentId, ExternalId};
 use crate::model::ToJson;
 
 /// Create a ticket; its number and SLA due times are set here.
@@ -476,6 +476,127 @@ pub async fn comment_history(
     .await
 }
 
+/// The body of linking an article to a ticket.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleLink {
+    #[schema(max_length = 64)]
+    pub article_id: String,
+}
+
+/// Link a knowledge-base article to a ticket (the answer it was given);
+/// linking it again changes nothing. 409 on a closed ticket.
+#[utoipa::path(
+    tag = "tickets",
+    request_body = ArticleLink,
+    params(("id" = String, Path, description = "Ticket id"), IfMatch),
+    responses(
+        (status = 200, description = "The ticket with the link", body = Ticket, headers(("ETag" = String, description = "Version of the record"))),
+        UpdateErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tickets/{id}/articles")]
+pub async fn link_article(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    RecordId(id): RecordId,
+    if_match: IfMatch,
+    body: JsonBody<ArticleLink>,
+) -> ApiResult<HttpResponse> {
+    let ticket = auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
+        let article_id = body.parse()?.value.article_id.trim().to_string();
+        db::write_tx(conn, |tx| {
+            repo::link_article(tx, actor, &id, &if_match, &article_id)
+        })
+    })
+    .await?;
+    crate::http::record(StatusCode::OK, &ticket, ticket.version)
+}
+
+/// Remove an article's link from a ticket (404 when it is not linked).
+#[utoipa::path(
+    tag = "tickets",
+    params(
+        ("id" = String, Path, description = "Ticket id"),
+        ("article_id" = String, Path, description = "Article id"),
+        IfMatch,
+    ),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 409, response = r::Conflict),
+        UpdateErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/tickets/{id}/articles/{article_id}")]
+pub async fn unlink_article(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    RecordId(id): RecordId,
+    ArticleId(article_id): ArticleId,
+    if_match: IfMatch,
+) -> ApiResult<HttpResponse> {
+    auth::authorize(&state, credentials, Need::Write, move |conn, actor| {
+        db::write_tx(conn, |tx| {
+            repo::unlink_article(tx, actor, &id, &if_match, &article_id)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// How many suggestions to return.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestionParams {
+    /// 1 to 20 (default 5).
+    #[param(minimum = 1, maximum = 20)]
+    pub limit: Option<i64>,
+}
+
+/// Suggested articles.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ArticleSuggestions {
+    /// Best first, each with its `snippet` and `relevance`.
+    pub data: Vec<crate::articles::Article>,
+}
+
+/// The published articles that best match the ticket's subject and
+/// description, best first.
+#[utoipa::path(
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id"), SuggestionParams),
+    responses(
+        (status = 200, description = "The suggestions", body = ArticleSuggestions),
+        (status = 404, response = r::NotFound),
+        ListErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/tickets/{id}/suggested-articles")]
+pub async fn suggested_articles(
+    state: web::Data<AppState>,
+    credentials: Credentials,
+    RecordId(id): RecordId,
+    Query(params): Query<SuggestionParams>,
+) -> ApiResult<HttpResponse> {
+    let limit = params.limit.unwrap_or(5);
+    if !(1..=20).contains(&limit) {
+        return Err(crate::error::ApiError::field(
+            "limit",
+            "out_of_range",
+            "must be from 1 to 20",
+        ));
+    }
+    let data = auth::authorize(&state, credentials, Need::Read, move |conn, _| {
+        repo::suggested_articles(conn, &id, limit)
+    })
+    .await?;
+    crate::http::json(&ArticleSuggestions { data })
+}
+
 /// Registers the routes of this module (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_ticket)
@@ -496,5 +617,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_comment)
         .service(update_comment)
         .service(delete_comment)
-        .service(comment_history);
+        .service(comment_history)
+        .service(link_article)
+        .service(unlink_article)
+        .service(suggested_articles);
 }

@@ -329,7 +329,15 @@ pub fn create(
         }
     }
     if next.first_responded_at != ticket.first_responded_at || next.status != ticket.status {
-        super::repo::save(tx, actor, &ticket, &mut next, at, false, false)?;
+        super::repo::save(
+            tx,
+            actor,
+            &ticket,
+            &mut next,
+            at,
+            super::repo::DueTimes::Keep,
+            Vec::new(),
+        )?;
     }
     Ok(comment)
 }

@@ -29,6 +29,12 @@ crate::page_type!(TicketPage, Ticket, "A page of tickets.");
 /// What deleting a ticket does to the records referring to it.
 pub const DEPENDENTS: &[Dependent] = &[
     Dependent {
+        resource: ResourceKind::Activities,
+        field: "ticket_id",
+        on_delete: OnDelete::Detach,
+        hint: "",
+    },
+    Dependent {
         resource: ResourceKind::Tickets,
         field: "follow_up_of_id",
         on_delete: OnDelete::Refuse,
@@ -268,6 +274,8 @@ pub struct Ticket {
     pub sla: Option<Sla>,
     /// Null until rated.
     pub satisfaction: Option<Satisfaction>,
+    /// The knowledge-base articles linked to it, oldest link first.
+    pub article_ids: Vec<String>,
     /// Grows by one on every change; the `ETag` is this number in quotes.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -349,6 +357,7 @@ impl Ticket {
             closed_at: None,
             sla: None,
             satisfaction: None,
+            article_ids: Vec::new(),
             version: 0,
             created_at: at,
             updated_at: at,
@@ -464,6 +473,7 @@ impl TicketRow {
             closed_at: self.closed_at.map(db::to_utc),
             sla: None,
             satisfaction: None,
+            article_ids: Vec::new(),
             version: self.version,
             created_at: db::to_utc(self.created_at),
             updated_at: db::to_utc(self.updated_at),

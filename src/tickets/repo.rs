@@ -16,7 +16,8 @@ use super::{
 };
 use crate::auth::{Actor, CallerCheck};
 use crate::db::schema::{
-    contacts, counters, customers, record_tags, ticket_ratings, ticket_reopens, tickets, users,
+    articles, contacts, counters, customers, record_tags, ticket_articles, ticket_ratings,
+    ticket_reopens, tickets, users,
 };
 use crate::db::{self, tags, DbConn, Tx};
 use crate::dependents::{self, Referrers};
@@ -40,12 +41,12 @@ fn tickets_of(conn: &mut DbConn, rows: Vec<TicketRow>) -> ApiResult<Vec<Ticket>>
         .into_iter()
         .map(|r| r.into_ticket(at))
         .collect::<ApiResult<Vec<_>>>()?;
-    attach_satisfaction(conn, &mut list)?;
+    attach(conn, &mut list)?;
     Ok(list)
 }
 
-/// Fills in each ticket's rating with one query.
-fn attach_satisfaction(conn: &mut DbConn, list: &mut [Ticket]) -> ApiResult<()> {
+/// Fills in each ticket's rating and linked articles, one query each.
+fn attach(conn: &mut DbConn, list: &mut [Ticket]) -> ApiResult<()> {
     if list.is_empty() {
         return Ok(());
     }
@@ -66,6 +67,17 @@ fn attach_satisfaction(conn: &mut DbConn, list: &mut [Ticket]) -> ApiResult<()> 
                 comment,
                 rated_at: db::to_utc(rated_at),
             });
+        }
+    }
+    let ids: Vec<&str> = list.iter().map(|t| t.id.as_str()).collect();
+    let links: Vec<(String, String)> = ticket_articles::table
+        .filter(ticket_articles::ticket_id.eq_any(ids))
+        .order((ticket_articles::linked_at, ticket_articles::article_id))
+        .select((ticket_articles::ticket_id, ticket_articles::article_id))
+        .load(conn)?;
+    for (id, article_id) in links {
+        if let Some(t) = list.iter_mut().find(|t| t.id == id) {
+            t.article_ids.push(article_id);
         }
     }
     Ok(())
@@ -293,34 +305,62 @@ pub fn update(
     check_references(conn, id, &input)?;
     let now = db::now();
     let mut next = current.with(input, now);
-    let rematch = next.channel != current.channel || next.tags != current.tags;
-    let recompute = rematch || next.priority != current.priority;
+    let due_times = if next.channel != current.channel || next.tags != current.tags {
+        DueTimes::Rematch
+    } else if next.priority != current.priority {
+        DueTimes::Recompute
+    } else {
+        DueTimes::Keep
+    };
+    // Its activities follow it to another customer.
+    let moved = if next.customer_id != current.customer_id {
+        crate::activities::repo::follow_customer(tx.conn(), "ticket_id", id, &next.customer_id)?
+    } else {
+        Vec::new()
+    };
     save(
         tx,
         actor,
         &current,
         &mut next,
         db::to_utc(now),
-        rematch,
-        recompute,
+        due_times,
+        moved,
     )?;
     Ok(next)
 }
 
+/// What a change does to a ticket's due times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueTimes {
+    /// Kept (they move only by the time spent pending).
+    Keep,
+    /// Computed anew from its policy (its priority changed).
+    Recompute,
+    /// Computed anew from the policy that matches it now (its channel or
+    /// tags changed).
+    Rematch,
+}
+
 /// Settles `next`'s SLA after a change from `current` and writes it with
-/// its event.
+/// its event, after `changes` (those of the records the change moved).
 pub fn save(
     tx: &mut Tx,
     actor: &Actor,
     current: &Ticket,
     next: &mut Ticket,
     now: DateTime<Utc>,
-    rematch: bool,
-    recompute: bool,
+    due_times: DueTimes,
+    mut changes: Vec<Change>,
 ) -> ApiResult<()> {
     let conn = tx.conn();
-    let applied = policy_of(conn, next, rematch)?;
-    next.settle(current.status, now, applied.as_ref(), recompute);
+    let applied = policy_of(conn, next, due_times == DueTimes::Rematch)?;
+    next.settle(
+        current.status,
+        now,
+        applied.as_ref(),
+        due_times != DueTimes::Keep,
+    );
     diesel::update(tickets::table.find(&current.id))
         .set(&next.row())
         .execute(conn)?;
@@ -335,26 +375,28 @@ pub fn save(
             ))
             .execute(conn)?;
     }
-    events::append(
-        tx,
-        actor,
-        &[Change::updated(
-            RESOURCE,
-            &current.id,
-            current.to_json()?,
-            next.to_json()?,
-        )],
-    )
+    changes.push(Change::updated(
+        RESOURCE,
+        &current.id,
+        current.to_json()?,
+        next.to_json()?,
+    ));
+    events::append(tx, actor, &changes)
 }
 
 /// Deletes a ticket with its comments and rating; what happens to the
 /// records that refer to it is declared in [`super::DEPENDENTS`].
 pub fn delete(tx: &mut Tx, actor: &Actor, id: &str, if_match: &IfMatch) -> ApiResult<()> {
+    // The ticket first, then what its activities feed (as an update that
+    // moves them does), then the activities (as activity writers do).
     let current = read_locked(tx.conn(), id, if_match)?;
+    crate::activities::repo::lock_parents_referring(tx.conn(), "ticket_id", id, Vec::new())?;
     let mut changes = dependents::before_delete(tx, super::DEPENDENTS, id)?;
     let conn = tx.conn();
     tags::remove_all(conn, RESOURCE.as_str(), id)?;
     diesel::delete(ticket_ratings::table.find(id)).execute(conn)?;
+    diesel::delete(ticket_articles::table.filter(ticket_articles::ticket_id.eq(id)))
+        .execute(conn)?;
     diesel::delete(ticket_reopens::table.filter(ticket_reopens::ticket_id.eq(id))).execute(conn)?;
     diesel::delete(tickets::table.find(id))
         .execute(conn)
@@ -509,6 +551,141 @@ pub fn close_solved(tx: &mut Tx, solved_before: DateTime<Utc>, limit: i64) -> Ap
     Ok(changes.len())
 }
 
+/// Links an article to a ticket (a new version of the ticket; linking a
+/// linked article changes nothing). 409 on a closed ticket.
+pub fn link_article(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: &str,
+    if_match: &IfMatch,
+    article_id: &str,
+) -> ApiResult<Ticket> {
+    let conn = tx.conn();
+    let current = read_locked(conn, id, if_match)?;
+    if current.article_ids.iter().any(|a| a == article_id) {
+        return Ok(current);
+    }
+    if current.status == TicketStatus::Closed {
+        return Err(closed_is_final());
+    }
+    crate::check_references!(conn, {
+        article_id: articles "article" = Some(article_id),
+    })?;
+    let now = db::now();
+    diesel::insert_into(ticket_articles::table)
+        .values((
+            ticket_articles::ticket_id.eq(id),
+            ticket_articles::article_id.eq(article_id),
+            ticket_articles::linked_at.eq(now),
+        ))
+        .execute(conn)?;
+    let mut next = current.with(current.input(), now);
+    next.article_ids.push(article_id.to_string());
+    write_links(tx, actor, &current, &next)?;
+    Ok(next)
+}
+
+/// Removes an article's link from a ticket (404 when it is not linked).
+pub fn unlink_article(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: &str,
+    if_match: &IfMatch,
+    article_id: &str,
+) -> ApiResult<Ticket> {
+    let conn = tx.conn();
+    let current = read_locked(conn, id, if_match)?;
+    if !current.article_ids.iter().any(|a| a == article_id) {
+        return Err(ApiError::not_found("article link"));
+    }
+    if current.status == TicketStatus::Closed {
+        return Err(closed_is_final());
+    }
+    diesel::delete(
+        ticket_articles::table
+            .filter(ticket_articles::ticket_id.eq(id))
+            .filter(ticket_articles::article_id.eq(article_id)),
+    )
+    .execute(conn)?;
+    let mut next = current.with(current.input(), db::now());
+    next.article_ids.retain(|a| a != article_id);
+    write_links(tx, actor, &current, &next)?;
+    Ok(next)
+}
+
+/// Writes a change of links only: the ticket's version and time, and its event.
+fn write_links(tx: &mut Tx, actor: &Actor, current: &Ticket, next: &Ticket) -> ApiResult<()> {
+    diesel::update(tickets::table.find(&current.id))
+        .set((
+            tickets::version.eq(next.version),
+            tickets::updated_at.eq(db::from_utc(next.updated_at)),
+        ))
+        .execute(tx.conn())?;
+    events::append(
+        tx,
+        actor,
+        &[Change::updated(
+            RESOURCE,
+            &current.id,
+            current.to_json()?,
+            next.to_json()?,
+        )],
+    )
+}
+
+/// Removes a deleted article's links from every ticket; returns the
+/// tickets' changes for the deleting transaction to append.
+fn unlink_everywhere(tx: &mut Tx, article_id: &str) -> ApiResult<Vec<Change>> {
+    let ids: Vec<String> = ticket_articles::table
+        .filter(ticket_articles::article_id.eq(article_id))
+        .order(ticket_articles::ticket_id)
+        .select(ticket_articles::ticket_id)
+        .load(tx.conn())?;
+    let mut changes = Vec::with_capacity(ids.len());
+    for tid in ids {
+        let current = read_locked(tx.conn(), &tid, &IfMatch::default())?;
+        let mut next = current.with(current.input(), db::now());
+        next.article_ids.retain(|a| a != article_id);
+        diesel::delete(
+            ticket_articles::table
+                .filter(ticket_articles::ticket_id.eq(&tid))
+                .filter(ticket_articles::article_id.eq(article_id)),
+        )
+        .execute(tx.conn())?;
+        diesel::update(tickets::table.find(&tid))
+            .set((
+                tickets::version.eq(next.version),
+                tickets::updated_at.eq(db::from_utc(next.updated_at)),
+            ))
+            .execute(tx.conn())?;
+        changes.push(Change::updated(
+            RESOURCE,
+            &tid,
+            current.to_json()?,
+            next.to_json()?,
+        ));
+    }
+    Ok(changes)
+}
+
+/// The published articles that best match a ticket's subject and
+/// description (404 for an unknown ticket).
+pub fn suggested_articles(
+    conn: &mut DbConn,
+    id: &str,
+    limit: i64,
+) -> ApiResult<Vec<crate::articles::Article>> {
+    let ticket = get(conn, id)?;
+    let text = format!(
+        "{} {}",
+        ticket.subject,
+        ticket.description.as_deref().unwrap_or_default()
+    );
+    // The opening of a long description says what the ticket is about.
+    let text: String = text.chars().take(2000).collect();
+    crate::articles::search::suggestions(conn, &text, limit)
+}
+
 /// Tickets as dependents of other records (declared by customers,
 /// contacts, users, SLA policies and tickets).
 pub struct Referring;
@@ -520,6 +697,13 @@ impl Referrers for Referring {
             "customer_id" => query.filter(tickets::customer_id.eq(id.to_string())),
             "assignee_id" => query.filter(tickets::assignee_id.eq(id.to_string())),
             "follow_up_of_id" => query.filter(tickets::follow_up_of_id.eq(id.to_string())),
+            "article_ids" => query.filter(
+                tickets::id.eq_any(
+                    ticket_articles::table
+                        .filter(ticket_articles::article_id.eq(id.to_string()))
+                        .select(ticket_articles::ticket_id),
+                ),
+            ),
             // Closed tickets keep the policy they were measured by.
             "sla_policy_id" => query
                 .filter(tickets::sla_policy_id.eq(id.to_string()))
@@ -533,8 +717,12 @@ impl Referrers for Referring {
         Err(dependents::unknown_field(RESOURCE, field))
     }
 
-    /// Clears `contact_id` (a deleted contact), a new version with its change.
+    /// Clears `contact_id` (a deleted contact) or the link to a deleted
+    /// article (`article_ids`), each a new version with its change.
     fn clear_referring(&self, tx: &mut Tx, field: &str, id: &str) -> ApiResult<Vec<Change>> {
+        if field == "article_ids" {
+            return unlink_everywhere(tx, id);
+        }
         if field != "contact_id" {
             return Err(dependents::unknown_field(RESOURCE, field));
         }
@@ -719,6 +907,6 @@ pub fn list(conn: &mut DbConn, q: &TicketQuery) -> ApiResult<TicketPage> {
         conn, q, filtered(q)?, TicketRow => |row: TicketRow| row.into_ticket(now()), TicketPage
     );
     let mut page = page?;
-    attach_satisfaction(conn, &mut page.data)?;
+    attach(conn, &mut page.data)?;
     Ok(page)
 }

@@ -134,6 +134,12 @@ pub const DEPENDENTS: &[crate::dependents::Dependent] = &[
         hint: "the user owns them: reassign them or deactivate the user instead",
     },
     crate::dependents::Dependent {
+        resource: crate::events::ResourceKind::Articles,
+        field: "author_id",
+        on_delete: crate::dependents::OnDelete::Refuse,
+        hint: "the user wrote them: give them another author or deactivate the user instead",
+    },
+    crate::dependents::Dependent {
         resource: crate::events::ResourceKind::Tickets,
         field: "assignee_id",
         on_delete: crate::dependents::OnDelete::Refuse,

@@ -291,6 +291,9 @@ fn seeded_customers_carry_the_value_of_their_seeded_orders() {
     let out = Command::new(BIN)
         .current_dir(&dir)
         .env_clear()
+        // The seed's agents make it create the first admin, as a first start.
+        .env("CRM_ADMIN_EMAIL", "admin@cli.test")
+        .env("CRM_ADMIN_PASSWORD", "password-123")
         .args(["seed", "--customers", "200"])
         .output()
         .unwrap();
@@ -392,4 +395,297 @@ fn seeded_customers_carry_the_value_of_their_seeded_orders() {
     );
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `crm seed` with `--tickets` and `--articles` (and a second seed of tickets
+/// only, over the customers there are) on SQLite.
+#[test]
+fn seeded_tickets_and_articles_are_consistent_on_sqlite() {
+    let dir = temp_dir();
+    seeded_tickets_and_articles(&dir, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same on PostgreSQL, when one is reachable (`CRM_TEST_REQUIRE_POSTGRES=1`
+/// makes it mandatory).
+#[test]
+fn seeded_tickets_and_articles_are_consistent_on_postgres() {
+    let admin = std::env::var("CRM_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let required = std::env::var("CRM_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let mut conn = match crm::db::establish_postgres(&admin) {
+        Ok(c) => c,
+        Err(e) if !required => {
+            eprintln!("skipped: PostgreSQL is not reachable: {e}");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL is required: {e}"),
+    };
+    use diesel::RunQueryDsl;
+    let name = format!("crm_cli_seed_{}", uuid::Uuid::now_v7().simple());
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let dir = temp_dir();
+    seeded_tickets_and_articles(&dir, &[("DATABASE_URL", url.as_str())]);
+    let _ = std::fs::remove_dir_all(&dir);
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+/// Seeds 300 customers, 400 tickets and 60 articles, then 50 more tickets,
+/// and checks through the API: every ticket numbered once (and the service
+/// numbers after them), its status, times and comments agree, its `sla`
+/// object and the `sla_breached` filter agree with its stored times and the
+/// policy's targets, ratings come after solving, and the articles are found
+/// by a word of their title.
+fn seeded_tickets_and_articles(dir: &std::path::Path, env: &[(&str, &str)]) {
+    use chrono::{DateTime, Utc};
+    use serde_json::{json, Value};
+    use std::collections::{HashMap, HashSet};
+
+    for args in [
+        &[
+            "seed",
+            "--customers",
+            "300",
+            "--tickets",
+            "400",
+            "--articles",
+            "60",
+        ][..],
+        &["seed", "--tickets", "50"][..],
+    ] {
+        let mut command = Command::new(BIN);
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("CRM_ADMIN_EMAIL", "admin@cli.test")
+            .env("CRM_ADMIN_PASSWORD", "password-123")
+            .args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (child, addr) = start_in(dir, env);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"email":"admin@cli.test","password":"password-123"}"#)
+        .unwrap();
+    let token: Value = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let get = |path: &str| -> Value {
+        let mut res = agent
+            .get(format!("http://{addr}{path}"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let all = |path: &str| -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match &cursor {
+                None => get(path),
+                Some(c) => get(&format!("{path}&cursor={c}")),
+            };
+            items.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return items,
+            }
+        }
+    };
+    let time = |v: &Value| -> Option<DateTime<Utc>> { v.as_str().map(|s| s.parse().unwrap()) };
+
+    // Every ticket numbered once; the service numbers its own after them.
+    let tickets = all("/api/v1/tickets?sort=number&limit=500");
+    assert_eq!(tickets.len(), 450);
+    let numbers: HashSet<i64> = tickets
+        .iter()
+        .map(|t| t["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 450, "ticket numbers are unique");
+    let customer = tickets[0]["customer_id"].as_str().unwrap().to_string();
+    let mut res = agent
+        .post(format!("http://{addr}/api/v1/tickets"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(json!({"customer_id": customer, "subject": "After the seed"}).to_string())
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = serde_json::from_str(&res.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(created["number"].as_i64().unwrap() > *numbers.iter().max().unwrap());
+
+    // The policy the seed made, in calendar time.
+    let policies = get("/api/v1/sla-policies");
+    let policy = &policies["data"][0];
+    assert_eq!(policy["name"], "Standard");
+    assert!(policy["business_hours_id"].is_null());
+
+    // Each ticket as the service judges it now.
+    let now = Utc::now();
+    let minutes = |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_minutes().max(0);
+    let mut statuses: HashMap<String, usize> = HashMap::new();
+    let mut breached: HashSet<String> = HashSet::new();
+    let mut borderline: HashSet<String> = HashSet::new();
+    for t in &tickets {
+        let id = t["id"].as_str().unwrap().to_string();
+        let status = t["status"].as_str().unwrap();
+        *statuses.entry(status.to_string()).or_default() += 1;
+        let created = time(&t["created_at"]).unwrap();
+        let responded = time(&t["first_responded_at"]);
+        let solved = time(&t["solved_at"]);
+        let closed = time(&t["closed_at"]);
+        let first_due = time(&t["first_response_due_at"]).unwrap();
+        let resolution_due = time(&t["resolution_due_at"]).unwrap();
+        let target = &policy["targets"][t["priority"].as_str().unwrap()];
+        assert_eq!(t["sla_policy_id"], policy["id"], "{t}");
+        assert_eq!(
+            minutes(created, first_due),
+            target["first_response_minutes"].as_i64().unwrap(),
+            "{t}"
+        );
+        // Time spent pending moves the resolution due time later.
+        assert!(
+            minutes(created, resolution_due) >= target["resolution_minutes"].as_i64().unwrap(),
+            "{t}"
+        );
+        assert!(
+            created <= now && time(&t["updated_at"]).unwrap() <= now,
+            "{t}"
+        );
+        assert_eq!(
+            t["first_response_minutes"].as_i64(),
+            responded.map(|r| minutes(created, r)),
+            "{t}"
+        );
+        assert_eq!(
+            solved.is_some(),
+            ["solved", "closed"].contains(&status),
+            "{t}"
+        );
+        assert_eq!(closed.is_some(), status == "closed", "{t}");
+        if status == "new" {
+            assert!(responded.is_none(), "{t}");
+        }
+        // The sla object from the stored times.
+        let outcome = |stop: Option<DateTime<Utc>>, due: DateTime<Utc>| match stop {
+            Some(s) if s <= due => "met",
+            Some(_) => "breached",
+            None if now > due => "breached",
+            None => "due",
+        };
+        let sla = &t["sla"];
+        assert_eq!(
+            sla["first_response"],
+            outcome(responded.or(solved), first_due),
+            "{t}"
+        );
+        assert_eq!(sla["paused"], status == "pending", "{t}");
+        if status != "pending" {
+            assert_eq!(sla["resolution"], outcome(solved, resolution_due), "{t}");
+        }
+        if sla["first_response"] == "breached" || sla["resolution"] == "breached" {
+            breached.insert(id.clone());
+        }
+        if [first_due, resolution_due]
+            .iter()
+            .any(|d| (*d - now).num_seconds().abs() < 120)
+        {
+            borderline.insert(id.clone());
+        }
+        // Satisfaction only after solving, within the rating window.
+        if let Some(rated) = time(&t["satisfaction"]["rated_at"]) {
+            let solved = solved.expect("a rated ticket is solved");
+            assert!(
+                rated >= solved && rated <= solved + chrono::Duration::days(7),
+                "{t}"
+            );
+            assert!((1..=5).contains(&t["satisfaction"]["rating"].as_i64().unwrap()));
+        }
+    }
+    assert!(
+        statuses.get("closed").copied().unwrap_or(0) > 300,
+        "{statuses:?}"
+    );
+    assert!(!breached.is_empty(), "some tickets missed a target");
+    // The breach filter agrees with the sla objects.
+    let filtered: HashSet<String> = all("/api/v1/tickets?sla_breached=true&limit=500")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let differ: Vec<&String> = filtered.symmetric_difference(&breached).collect();
+    assert!(
+        differ.iter().all(|id| borderline.contains(*id)),
+        "sla_breached and the sla objects disagree on {differ:?}"
+    );
+
+    // Comments: 1 to 4, none before the ticket, the first response among them.
+    for t in tickets.iter().step_by(15) {
+        let id = t["id"].as_str().unwrap();
+        let comments = get(&format!("/api/v1/tickets/{id}/comments?limit=50"));
+        let comments = comments["data"].as_array().unwrap();
+        assert!((1..=4).contains(&comments.len()), "{t} {comments:?}");
+        let created = time(&t["created_at"]).unwrap();
+        for c in comments {
+            assert!(time(&c["created_at"]).unwrap() >= created, "{c}");
+        }
+        if let Some(responded) = time(&t["first_responded_at"]) {
+            let first = comments
+                .iter()
+                .filter(|c| c["public"] == true && c["author"]["type"] == "user")
+                .filter_map(|c| time(&c["created_at"]))
+                .min();
+            assert_eq!(first, Some(responded), "{t} {comments:?}");
+        }
+    }
+    // Reopened tickets are counted once per reopening: none before the seed.
+    let reopened = get("/api/v1/tickets?status=open&include_total=true&limit=1");
+    assert!(reopened["total"].as_i64().is_some());
+
+    // Articles: 60, each found by a word of its title.
+    let articles = all("/api/v1/articles?limit=100");
+    assert_eq!(articles.len(), 60);
+    let published = articles
+        .iter()
+        .filter(|a| a["status"] == "published")
+        .count();
+    assert!(published > 30, "{published} published");
+    for a in articles.iter().take(5) {
+        let body_words = a["body"].as_str().unwrap().split_whitespace().count();
+        assert!((150..=1700).contains(&body_words), "{body_words} words");
+        let word = a["title"]
+            .as_str()
+            .unwrap()
+            .split(|c: char| !c.is_alphabetic())
+            .max_by_key(|w| w.len())
+            .unwrap()
+            .to_lowercase();
+        let found = get(&format!("/api/v1/articles?q={word}&limit=100"));
+        let ids: Vec<&str> = found["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&a["id"].as_str().unwrap()), "{word}: {ids:?}");
+    }
+    stop(child);
 }

@@ -1178,6 +1178,24 @@ pub fn activities() -> Resource {
                 holds: |r, v| r["opportunity_id"] == v,
             },
             Filter {
+                param: "ticket_id",
+                prepare: |run| {
+                    let ticket = run
+                        .app
+                        .post(
+                            "/api/v1/tickets",
+                            &run.app.admin_token,
+                            &json!({"customer_id": run.ctx["id"], "subject": "T"}),
+                        )
+                        .expect(201)
+                        .json();
+                    run.create(|b| b["ticket_id"] = ticket["id"].clone());
+                    run.create(|_| {});
+                    id(&ticket)
+                },
+                holds: |r, v| r["ticket_id"] == v,
+            },
+            Filter {
                 param: "owner_id",
                 prepare: |run| {
                     let me = run
@@ -1631,7 +1649,76 @@ fn all_resources() -> Vec<Resource> {
         business_hours(),
         sla_policies(),
         tickets(),
+        articles(),
     ]
+}
+
+pub fn articles() -> Resource {
+    Resource {
+        feed: "articles",
+        path: "/api/v1/articles",
+        setup: no_setup,
+        create: |_| {
+            let u = unique();
+            json!({"title": format!("How to a{u}"), "body": "Open the settings page.",
+                   "status": "published", "tags": ["kb"]})
+        },
+        patch: Some(|| json!({"title": format!("Why b{}", unique())})),
+        read_one: true,
+        roles: Roles {
+            read: READERS,
+            create: WRITERS,
+            update: WRITERS,
+            delete: DELETERS,
+        },
+        idempotency: Idempotency::Replays,
+        sorts: &[
+            "created_at",
+            "-created_at",
+            "updated_at",
+            "-updated_at",
+            "title",
+            "-title",
+        ],
+        default_sort: "-created_at",
+        filters: vec![
+            // A search: every word of q in the title or body, in any form.
+            Filter {
+                param: "q",
+                prepare: |run| {
+                    let word = format!("w{}", unique());
+                    run.create(|b| b["body"] = json!(format!("Restart the {word} first.")));
+                    run.create(|_| {});
+                    word.to_uppercase()
+                },
+                holds: |r, v| text(r, "body").contains(&v.to_lowercase()),
+            },
+            Filter {
+                param: "status",
+                prepare: |run| {
+                    run.create(|b| b["status"] = json!("draft"));
+                    run.create(|_| {});
+                    "draft".into()
+                },
+                holds: |r, v| r["status"] == v,
+            },
+            Filter {
+                param: "author_id",
+                prepare: |run| {
+                    let agent = run.app.token_for("agent");
+                    let me = run.app.get("/api/v1/users/me", &agent).expect(200).json();
+                    run.create(|b| b["author_id"] = me["id"].clone());
+                    run.create(|_| {});
+                    id(&me)
+                },
+                holds: |r, v| r["author_id"] == v,
+            },
+            tag_filter(),
+            updated_since_filter(),
+        ],
+        history: true,
+        other_reads: none,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2973,4 +3060,5 @@ conformance! {
     business_hours: [roles, not_found, unknown_fields, etags, idempotency, paging, events, head],
     sla_policies: [roles, not_found, unknown_fields, etags, idempotency, paging, events, head],
     tickets: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
+    articles: [roles, not_found, unknown_fields, etags, idempotency, paging, filters, events, head],
 }

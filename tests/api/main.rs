@@ -1,6 +1,7 @@
 //! Integration tests: the real service over HTTP, on SQLite and PostgreSQL.
 
 mod api_keys;
+mod articles;
 mod auth;
 mod cli;
 mod common;
@@ -19,4 +20,5 @@ mod reports;
 mod resilience;
 mod sales;
 mod service;
+mod service_reports;
 mod users;

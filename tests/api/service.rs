@@ -23,6 +23,7 @@ both_backends!(
     ticket_lists_filter_and_sort_the_queues,
     deleting_referenced_records_refuses_or_clears,
     tickets_join_the_customer_timeline,
+    activities_link_to_tickets_and_follow_them,
 );
 
 both_backends_with!(FAST_JOBS; solved_tickets_are_closed_by_the_background_job);
@@ -1139,4 +1140,55 @@ fn tickets_join_the_customer_timeline(app: &TestApp) {
         .unwrap()
         .iter()
         .any(|i| i["type"] == "ticket_opened"));
+}
+
+fn activities_link_to_tickets_and_follow_them(app: &TestApp) {
+    let c = app.customer(json!({}));
+    let other = app.customer(json!({"name": "Other"}));
+    let t1 = ticket(app, &c, json!({}));
+    let call = app
+        .post(
+            "/api/v1/activities",
+            &app.admin_token,
+            &json!({"kind": "call", "subject": "Called back", "ticket_id": id(&t1)}),
+        )
+        .expect(201)
+        .json();
+    assert_eq!(call["ticket_id"], id(&t1));
+    assert_eq!(
+        call["customer_id"],
+        id(&c),
+        "the ticket's customer is implied"
+    );
+    let p = app
+        .post(
+            "/api/v1/activities",
+            &app.admin_token,
+            &json!({"kind": "note", "subject": "x", "ticket_id": id(&t1), "customer_id": id(&other)}),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), ["ticket_id"], "{p}");
+    let p = app
+        .post(
+            "/api/v1/activities",
+            &app.admin_token,
+            &json!({"kind": "note", "subject": "x", "ticket_id": "nope"}),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), ["ticket_id"], "{p}");
+    let listed = get(app, &format!("/api/v1/activities?ticket_id={}", id(&t1)));
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+
+    // The ticket moves to another customer: its activity follows.
+    patch(app, &t1, json!({"customer_id": id(&other)}));
+    let moved = get(app, &format!("/api/v1/activities/{}", id(&call)));
+    assert_eq!(moved["customer_id"], id(&other));
+    assert_eq!(moved["version"], 2);
+
+    // The ticket goes: the link is cleared, the activity stays with the customer.
+    app.delete(&format!("/api/v1/tickets/{}", id(&t1)), &app.admin_token)
+        .expect(204);
+    let kept = get(app, &format!("/api/v1/activities/{}", id(&call)));
+    assert!(kept["ticket_id"].is_null());
+    assert_eq!(kept["customer_id"], id(&other));
 }

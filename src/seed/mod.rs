@@ -1,11 +1,22 @@
-//! `crm seed --customers N`: realistic synthetic customers (60% companies,
-//! each with a contact; about half with 1 to 3 orders, whose value the
-//! customers carry) and, per customer, a lead (a fifth converted into it),
-//! an opportunity spread over the default pipeline's stages with the stage
-//! history that led there, and three activities; bulk-inserted in large
-//! multi-row statements, for benchmarks and demos. A bulk load: it bypasses
-//! the event log.
+//! `crm seed --customers N [--tickets N] [--articles N]`: realistic
+//! synthetic data, bulk-inserted in large multi-row statements (COPY on
+//! PostgreSQL), for benchmarks and demos. A bulk load: it bypasses the event
+//! log.
+//!
+//! Customers (60% companies, each with a contact; about half with 1 to 3
+//! orders, whose value the customers carry) and, per customer, a lead (a
+//! fifth converted into it), an opportunity spread over the default
+//! pipeline's stages with the stage history that led there, and three
+//! activities: here. Tickets with their comments, ratings and reopenings,
+//! measured against the SLA policies as the service would: [`service`].
+//! Knowledge-base articles of generated text: [`articles`], from the word
+//! lists of [`text`].
 
+mod articles;
+mod service;
+pub mod text;
+
+use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::Duration;
@@ -102,8 +113,32 @@ const TAGS: &[&str] = &[
     "apac",
 ];
 
-pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
+/// What `crm seed` loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub customers: u64,
+    pub tickets: u64,
+    pub articles: u64,
+}
+
+impl Counts {
+    /// The most articles `--customers N` alone makes.
+    pub const MAX_DEFAULT_ARTICLES: u64 = 100_000;
+
+    /// `--customers N` alone: as many tickets, and an article per ten
+    /// customers (at most [`Self::MAX_DEFAULT_ARTICLES`]).
+    pub fn of_customers(customers: u64) -> Counts {
+        Counts {
+            customers,
+            tickets: customers,
+            articles: (customers / 10).min(Self::MAX_DEFAULT_ARTICLES),
+        }
+    }
+}
+
+pub fn run(config: &Config, counts: Counts) -> anyhow::Result<()> {
     const THREADS: u64 = 2;
+    let n = counts.customers;
     let pool = db::connect(&config.database_url, THREADS as u32)?;
     let mut pooled = pool.get()?;
     let conn: &mut DbConn = &mut pooled;
@@ -119,62 +154,107 @@ pub fn run(config: &Config, n: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     // A large load into PostgreSQL is faster with the secondary indexes built
     // once afterwards than maintained row by row.
-    let deferred = if postgres && n >= DEFER_INDEXES_FROM {
-        drop_secondary_indexes(conn)?
+    let deferred = if postgres {
+        drop_secondary_indexes(conn, &deferred_tables(counts))?
     } else {
         Vec::new()
     };
     drop(pooled);
     // PostgreSQL loads in parallel; SQLite has one writer anyway.
     let threads = if postgres { THREADS } else { 1 };
-    let share = n.div_ceil(threads);
-    let loaded = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let (pool, owners, pipeline) = (&pool, &owners, &pipeline);
-                let first = offset + t * share;
-                let count = share.min(n.saturating_sub(t * share));
-                scope.spawn(move || -> anyhow::Result<()> {
-                    let mut conn = pool.get()?;
-                    load(&mut conn, first, count, owners, pipeline, started)
+    let loaded = (|| -> anyhow::Result<(service::Loaded, u64)> {
+        let share = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (pool, owners, pipeline) = (&pool, &owners, &pipeline);
+                    let first = offset + t * share;
+                    let count = share.min(n.saturating_sub(t * share));
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        let mut conn = pool.get()?;
+                        load(&mut conn, first, count, owners, pipeline, started)
+                    })
                 })
+                .collect();
+            workers.into_iter().try_for_each(|w| {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("seed thread panicked"))?
             })
-            .collect();
-        workers.into_iter().try_for_each(|w| {
-            w.join()
-                .map_err(|_| anyhow::anyhow!("seed thread panicked"))?
-        })
-    });
+        })?;
+        if n > 0 {
+            log::info!("{n} customers in {:.1}s", started.elapsed().as_secs_f64());
+        }
+        let tickets = service::load(&pool, config, counts.tickets, threads, started)?;
+        let articles = articles::load(&pool, counts.articles, threads, started)?;
+        Ok((tickets, articles))
+    })();
+    // Rebuild the indexes even when the load failed.
+    rebuild_indexes(&pool, deferred, threads)?;
+    let (tickets, articles) = loaded?;
     let mut pooled = pool.get()?;
     let conn: &mut DbConn = &mut pooled;
-    // Rebuild the indexes even when the load failed.
-    rebuild_indexes(conn, &deferred)?;
-    loaded?;
     link_converted_opportunities(conn)?;
     if postgres {
-        for table in [
-            "customers",
-            "contacts",
-            "record_tags",
-            "orders",
-            "order_items",
-            "leads",
-            "opportunities",
-            "opportunity_stages",
-            "activities",
-        ] {
+        for table in CUSTOMER_TABLES
+            .iter()
+            .chain(TICKET_TABLES)
+            .chain(["articles", "users", "sla_policies"].iter())
+        {
             diesel::sql_query(format!("ANALYZE {table}")).execute(conn)?;
         }
     }
     println!(
-        "seeded {n} customers in {:.1}s",
+        "seeded {n} customers, {} tickets with {} comments and {articles} articles in {:.1}s",
+        tickets.tickets,
+        tickets.comments,
         started.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-/// Loads of at least this many customers defer index maintenance.
+/// Loads of at least this many customers, or tickets, defer index
+/// maintenance on their tables.
 const DEFER_INDEXES_FROM: u64 = 100_000;
+/// Articles defer theirs (the full-text index above all) from this many.
+const DEFER_ARTICLE_INDEXES_FROM: u64 = 10_000;
+
+/// The tables the customers' part of the seed writes.
+const CUSTOMER_TABLES: &[&str] = &[
+    "customers",
+    "contacts",
+    "record_tags",
+    "orders",
+    "order_items",
+    "leads",
+    "opportunities",
+    "opportunity_stages",
+    "activities",
+];
+/// The tables the tickets' part writes.
+const TICKET_TABLES: &[&str] = &[
+    "tickets",
+    "ticket_comments",
+    "ticket_ratings",
+    "ticket_reopens",
+    "record_tags",
+];
+
+/// The tables whose secondary indexes a load of `counts` defers.
+fn deferred_tables(counts: Counts) -> Vec<&'static str> {
+    let mut tables = Vec::new();
+    if counts.customers >= DEFER_INDEXES_FROM {
+        tables.extend(CUSTOMER_TABLES);
+    }
+    if counts.tickets >= DEFER_INDEXES_FROM {
+        tables.extend(TICKET_TABLES);
+    }
+    if counts.articles >= DEFER_ARTICLE_INDEXES_FROM {
+        tables.push("articles");
+    }
+    tables.sort_unstable();
+    tables.dedup();
+    tables
+}
 
 #[derive(QueryableByName)]
 struct IndexDef {
@@ -184,17 +264,23 @@ struct IndexDef {
     indexdef: String,
 }
 
-/// Drops the seeded tables' indexes that back no constraint, returning their
+/// Drops the indexes of `tables` that back no constraint, returning their
 /// definitions (read from the catalog, so they always match the migrations).
-fn drop_secondary_indexes(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+fn drop_secondary_indexes(conn: &mut DbConn, tables: &[&str]) -> anyhow::Result<Vec<String>> {
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let DbConn::Postgresql(c) = conn else {
+        return Ok(Vec::new());
+    };
     let defs: Vec<IndexDef> = diesel::sql_query(
         "SELECT indexname::text AS indexname, indexdef FROM pg_indexes \
          WHERE schemaname = current_schema() \
-         AND tablename IN ('customers', 'contacts', 'record_tags', 'orders', 'order_items', \
-         'leads', 'opportunities', 'opportunity_stages', 'activities') \
+         AND tablename = ANY($1) \
          AND indexname NOT IN (SELECT conname FROM pg_constraint)",
     )
-    .load(conn)?;
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(tables)
+    .load(c)?;
     for def in &defs {
         diesel::sql_query(format!("DROP INDEX IF EXISTS \"{}\"", def.indexname)).execute(conn)?;
     }
@@ -202,18 +288,48 @@ fn drop_secondary_indexes(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(defs.into_iter().map(|d| d.indexdef).collect())
 }
 
-fn rebuild_indexes(conn: &mut DbConn, definitions: &[String]) -> anyhow::Result<()> {
+/// Builds the deferred indexes, `threads` at a time, the full-text and
+/// trigram (GIN) ones first as they take longest.
+fn rebuild_indexes(
+    pool: &db::Pool,
+    mut definitions: Vec<String>,
+    threads: u64,
+) -> anyhow::Result<()> {
     if definitions.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
-    diesel::sql_query("SET maintenance_work_mem = '256MB'").execute(conn)?;
-    for definition in definitions {
-        diesel::sql_query(definition.as_str()).execute(conn)?;
-    }
+    let count = definitions.len();
+    // Popped from the end: GIN last in the vector.
+    definitions.sort_by_key(|d| d.contains("USING gin"));
+    let queue = Mutex::new(definitions);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let queue = &queue;
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let mut pooled = pool.get()?;
+                    let conn: &mut DbConn = &mut pooled;
+                    diesel::sql_query("SET maintenance_work_mem = '1GB'").execute(conn)?;
+                    loop {
+                        let next = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
+                        let Some(definition) = next else {
+                            return Ok(());
+                        };
+                        let at = Instant::now();
+                        diesel::sql_query(definition.as_str()).execute(conn)?;
+                        log::debug!("{definition}: {:.1}s", at.elapsed().as_secs_f64());
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("index thread panicked"))?
+        })
+    })?;
     log::info!(
-        "rebuilt {} indexes in {:.1}s",
-        definitions.len(),
+        "rebuilt {count} indexes in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -761,6 +877,7 @@ fn synthetic_sales(
             contact_id: None,
             lead_id: on_lead.then(|| lead_id.clone()),
             opportunity_id: (k == 1).then(|| opp_id.clone()),
+            ticket_id: None,
             version: 1,
             created_at: db::to_utc(occurred),
             updated_at: db::to_utc(occurred),

@@ -1,0 +1,2 @@
+DROP INDEX activities_ticket;
+ALTER TABLE activities DROP COLUMN ticket_id;

@@ -1,0 +1,2 @@
+DROP INDEX tickets_report;
+DROP INDEX tickets_solved_at;
