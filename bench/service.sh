@@ -8,7 +8,9 @@
 #     agent with the most open and pending tickets) and the breach queue
 #     (`sla_breached=true&sort=sla_due`) on both databases (wrk), beside
 #     pgbench -M prepared running the same SQL (bench/pg_agent_queue.sql,
-#     bench/pg_breach_queue.sql) on both;
+#     bench/pg_breach_queue.sql) on both; when the small database's agent has
+#     fewer open tickets than a page, the big one is also measured with a page
+#     of that many, and the 80% target is judged on those equal pages;
 #   - article search over the articles (wrk, bench/search.lua rotating through
 #     1- and 2-word searches of the seed's vocabulary, each checked to match
 #     tens to a few hundred articles), beside pgbench running the service's
@@ -197,14 +199,20 @@ run_pgbench() { # key db pgbench-args…
   P50[$key]=""; P99[$key]=""; ERRS[$key]="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")"
 }
 rows_of() { api "$1" | jq '.data | length'; }
+# A queue's SQL with its page size written in (as the service's own, planned
+# for its parameters each time, knows it), the agent a pgbench parameter.
+queue_sql() { # file rows
+  local out="$WORK/${1##*/}"; out="${out%.sql}-$2.sql"
+  sed -e "s/:rows/$2/" "$1" >"$out"; echo "$out"
+}
 
 # --- queues: PostgreSQL alone on both databases, then the service ----------
 queue_url() { echo "$BASE/api/v1/tickets?assignee_id=$1&status=open,pending&sort=sla_due&limit=$2"; }
 BREACH_URL="$BASE/api/v1/tickets?sla_breached=true&sort=sla_due&limit=$QUEUE_LIMIT"
 for size in big small; do
   if [[ $size == big ]]; then db="$BIG_DB"; else db="$SMALL_DB"; fi
-  run_pgbench "pg_agent_$size" "$db" -f "$BENCH_DIR/pg_agent_queue.sql" -D agent="${AGENT[$db]}" -D rows="$((QUEUE_LIMIT + 1))"
-  run_pgbench "pg_breach_$size" "$db" -f "$BENCH_DIR/pg_breach_queue.sql" -D rows="$((QUEUE_LIMIT + 1))"
+  run_pgbench "pg_agent_$size" "$db" -f "$(queue_sql "$BENCH_DIR/pg_agent_queue.sql" "$((QUEUE_LIMIT + 1))")" -D agent="${AGENT[$db]}"
+  run_pgbench "pg_breach_$size" "$db" -f "$(queue_sql "$BENCH_DIR/pg_breach_queue.sql" "$((QUEUE_LIMIT + 1))")"
 done
 start_service "$SMALL_DB"; BENCH_TOKEN="$(login)"; export BENCH_TOKEN
 ROWS[agent_small]="$(rows_of "$(queue_url "${AGENT[$SMALL_DB]}" "$QUEUE_LIMIT")")"
@@ -226,7 +234,7 @@ if [[ "${ROWS[agent_small]}" -lt "${ROWS[agent_big]}" && "${ROWS[agent_small]}" 
   SAME="${ROWS[agent_small]}"
   ROWS[agent_big_same]="$(rows_of "$(queue_url "${AGENT[$BIG_DB]}" "$SAME")")"
   run_wrk agent_big_same list.lua "$(queue_url "${AGENT[$BIG_DB]}" "$SAME")"
-  run_pgbench pg_agent_big_same "$BIG_DB" -f "$BENCH_DIR/pg_agent_queue.sql" -D agent="${AGENT[$BIG_DB]}" -D rows="$((SAME + 1))"
+  run_pgbench pg_agent_big_same "$BIG_DB" -f "$(queue_sql "$BENCH_DIR/pg_agent_queue.sql" "$((SAME + 1))")" -D agent="${AGENT[$BIG_DB]}"
 fi
 
 # Searches: the candidates matching SEARCH_MIN to SEARCH_MAX articles.
@@ -348,9 +356,15 @@ for r in "${REPORTS[@]}"; do
 | \`$key\` | ${HTTP_MS[$key]} | ${SQL_MS[$key]} | $(ratio "${HTTP_MS[$key]}" "${SQL_MS[$key]}") | $(ok 2 "$(ratio "${HTTP_MS[$key]}" "${SQL_MS[$key]}")") | $(ok 1000 "${HTTP_MS[$key]}") |"
   fi
 done
+# Judged on pages of the same rows: the small database's busiest agent may
+# have fewer open tickets than a page, and a page of 50 costs more to send
+# than one of 4 whatever the table's size.
 AGENT_RATIO="$(ratio "${RPS[agent_big]}" "${RPS[agent_small]}")"
-SAME_LINE=""
-[[ -n "$SAME" ]] && SAME_LINE=" (same rows, limit=$SAME: $(ratio "${RPS[agent_big_same]}" "${RPS[agent_small]}"); pgbench at LIMIT $((SAME + 1)): $(ratio "${RPS[pg_agent_big_same]}" "${RPS[pg_agent_small]}"))"
+AGENT_MEASURED="$AGENT_RATIO"
+if [[ -n "$SAME" ]]; then
+  AGENT_RATIO="$(ratio "${RPS[agent_big_same]}" "${RPS[agent_small]}")"
+  AGENT_MEASURED="$AGENT_RATIO with pages of the same $SAME rows (pgbench: $(ratio "${RPS[pg_agent_big_same]}" "${RPS[pg_agent_small]}")); a full page of ${ROWS[agent_big]} on $BIG_T against the ${ROWS[agent_small]} rows on $SMALL_T: $(ratio "${RPS[agent_big]}" "${RPS[agent_small]}")"
+fi
 P99_SEARCH="$(ms "${P99[search]}")"
 REPORT="# Service benchmark $STARTED
 
@@ -367,7 +381,7 @@ $RTABLE
 
 | Target | Measured | Verdict |
 |---|---|---|
-| agent queue on $BIG_T >= 80% of the rate on $SMALL_T | $AGENT_RATIO$SAME_LINE (pgbench alone: $(ratio "${RPS[pg_agent_big]}" "${RPS[pg_agent_small]}")) | $(ok "$AGENT_RATIO" 0.80) |
+| agent queue on $BIG_T >= 80% of the rate on $SMALL_T | $AGENT_MEASURED (pgbench, limit $QUEUE_LIMIT on both: $(ratio "${RPS[pg_agent_big]}" "${RPS[pg_agent_small]}")) | $(ok "$AGENT_RATIO" 0.80) |
 | breach queue on $BIG_T >= 80% of the rate on $SMALL_T | $(ratio "${RPS[breach_big]}" "${RPS[breach_small]}") (pgbench alone: $(ratio "${RPS[pg_breach_big]}" "${RPS[pg_breach_small]}")) | $(ok "$(ratio "${RPS[breach_big]}" "${RPS[breach_small]}")" 0.80) |
 | article search p99 < 20 ms at $CONNS connections | $P99_SEARCH ms | $(ok 20 "$P99_SEARCH") |
 | article search within 2x of its SQL in pgbench | pgbench/service rate $(ratio "${RPS[pg_search]}" "${RPS[search]}")x | $(ok 2 "$(ratio "${RPS[pg_search]}" "${RPS[search]}")") |

@@ -188,7 +188,7 @@ impl Article {
 /// database's own).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-#[diesel(table_name = articles, treat_none_as_null = true)]
+#[diesel(table_name = articles, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ArticleRow {
     pub id: String,
     pub title: String,

@@ -32,52 +32,6 @@ const ARTICLE_TAGS: &[&str] = &[
 
 const DAY: i64 = 86_400;
 
-/// An [`ArticleRow`] as COPY takes it (None is NULL, never DEFAULT); built
-/// by destructuring, so a new column of the row fails to compile here.
-#[derive(Insertable)]
-#[diesel(table_name = articles, treat_none_as_null = true, treat_none_as_default_value = false)]
-struct ArticleCopy {
-    id: String,
-    title: String,
-    body: String,
-    status: String,
-    tags: String,
-    published_at: Option<chrono::NaiveDateTime>,
-    author_id: Option<String>,
-    version: i64,
-    created_at: chrono::NaiveDateTime,
-    updated_at: chrono::NaiveDateTime,
-}
-
-impl From<ArticleRow> for ArticleCopy {
-    fn from(row: ArticleRow) -> Self {
-        let ArticleRow {
-            id,
-            title,
-            body,
-            status,
-            tags,
-            published_at,
-            author_id,
-            version,
-            created_at,
-            updated_at,
-        } = row;
-        ArticleCopy {
-            id,
-            title,
-            body,
-            status,
-            tags,
-            published_at,
-            author_id,
-            version,
-            created_at,
-            updated_at,
-        }
-    }
-}
-
 /// Loads `n` articles in `threads` threads; returns how many.
 pub fn load(pool: &Pool, n: u64, threads: u64, started: std::time::Instant) -> anyhow::Result<u64> {
     if n == 0 {
@@ -140,7 +94,7 @@ fn one_article(
     rng: &mut impl Rng,
     authors: &[String],
     now: DateTime<Utc>,
-    rows: &mut Vec<ArticleCopy>,
+    rows: &mut Vec<ArticleRow>,
     tags: &mut Vec<TagRow>,
 ) {
     let v = vocabulary();
@@ -176,7 +130,7 @@ fn one_article(
             record_id: id.clone(),
         });
     }
-    rows.push(ArticleCopy::from(ArticleRow {
+    rows.push(ArticleRow {
         id,
         title: v.article_title(rng, topic),
         body: v.article_body(rng, topic, words),
@@ -187,10 +141,10 @@ fn one_article(
         version,
         created_at: db::from_utc(created),
         updated_at: db::from_utc(updated),
-    }));
+    });
 }
 
-fn insert(conn: &mut DbConn, rows: &[ArticleCopy], tags: &[TagRow]) -> anyhow::Result<()> {
+fn insert(conn: &mut DbConn, rows: &[ArticleRow], tags: &[TagRow]) -> anyhow::Result<()> {
     conn.transaction(|conn| {
         match conn {
             DbConn::Postgresql(c) => {

@@ -91,165 +91,11 @@ struct ReopenRow {
     reopened_at: NaiveDateTime,
 }
 
-/// A [`TicketRow`] as COPY takes it (None is NULL, never DEFAULT); built
-/// by destructuring, so a new column of the row fails to compile here.
-#[derive(Insertable)]
-#[diesel(table_name = tickets, treat_none_as_null = true, treat_none_as_default_value = false)]
-struct TicketCopy {
-    id: String,
-    number: i64,
-    customer_id: String,
-    contact_id: Option<String>,
-    subject: String,
-    description: Option<String>,
-    status: String,
-    priority: String,
-    priority_rank: i64,
-    channel: Option<String>,
-    assignee_id: Option<String>,
-    tags: String,
-    custom_fields: String,
-    external_id: Option<String>,
-    follow_up_of_id: Option<String>,
-    sla_policy_id: Option<String>,
-    first_response_due_at: Option<NaiveDateTime>,
-    resolution_due_at: Option<NaiveDateTime>,
-    first_responded_at: Option<NaiveDateTime>,
-    first_response_minutes: Option<i64>,
-    resolution_minutes: Option<i64>,
-    solved_at: Option<NaiveDateTime>,
-    closed_at: Option<NaiveDateTime>,
-    pending_since: Option<NaiveDateTime>,
-    paused_minutes: i64,
-    sla_due_sort: NaiveDateTime,
-    sla_missed: bool,
-    search_text: String,
-    version: i64,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl From<TicketRow> for TicketCopy {
-    fn from(row: TicketRow) -> Self {
-        let TicketRow {
-            id,
-            number,
-            customer_id,
-            contact_id,
-            subject,
-            description,
-            status,
-            priority,
-            priority_rank,
-            channel,
-            assignee_id,
-            tags,
-            custom_fields,
-            external_id,
-            follow_up_of_id,
-            sla_policy_id,
-            first_response_due_at,
-            resolution_due_at,
-            first_responded_at,
-            first_response_minutes,
-            resolution_minutes,
-            solved_at,
-            closed_at,
-            pending_since,
-            paused_minutes,
-            sla_due_sort,
-            sla_missed,
-            search_text,
-            version,
-            created_at,
-            updated_at,
-        } = row;
-        TicketCopy {
-            id,
-            number,
-            customer_id,
-            contact_id,
-            subject,
-            description,
-            status,
-            priority,
-            priority_rank,
-            channel,
-            assignee_id,
-            tags,
-            custom_fields,
-            external_id,
-            follow_up_of_id,
-            sla_policy_id,
-            first_response_due_at,
-            resolution_due_at,
-            first_responded_at,
-            first_response_minutes,
-            resolution_minutes,
-            solved_at,
-            closed_at,
-            pending_since,
-            paused_minutes,
-            sla_due_sort,
-            sla_missed,
-            search_text,
-            version,
-            created_at,
-            updated_at,
-        }
-    }
-}
-
-/// A [`TicketCommentRow`] as COPY takes it.
-#[derive(Insertable)]
-#[diesel(table_name = ticket_comments, treat_none_as_null = true, treat_none_as_default_value = false)]
-struct CommentCopy {
-    id: String,
-    ticket_id: String,
-    body: String,
-    public: bool,
-    author_type: String,
-    author_id: String,
-    edited_at: Option<NaiveDateTime>,
-    version: i64,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl From<TicketCommentRow> for CommentCopy {
-    fn from(row: TicketCommentRow) -> Self {
-        let TicketCommentRow {
-            id,
-            ticket_id,
-            body,
-            public,
-            author_type,
-            author_id,
-            edited_at,
-            version,
-            created_at,
-            updated_at,
-        } = row;
-        CommentCopy {
-            id,
-            ticket_id,
-            body,
-            public,
-            author_type,
-            author_id,
-            edited_at,
-            version,
-            created_at,
-            updated_at,
-        }
-    }
-}
-
 /// What one batch writes.
 #[derive(Default)]
 struct Batch {
-    tickets: Vec<TicketCopy>,
-    comments: Vec<CommentCopy>,
+    tickets: Vec<TicketRow>,
+    comments: Vec<TicketCommentRow>,
     ratings: Vec<RatingRow>,
     reopens: Vec<ReopenRow>,
     tags: Vec<TagRow>,
@@ -267,20 +113,20 @@ pub fn load(
     if n == 0 {
         return Ok(Loaded::default());
     }
+    let mut pooled = pool.get()?;
+    let conn: &mut DbConn = &mut pooled;
+    let parties = parties(conn)?;
+    if parties.is_empty() {
+        anyhow::bail!("there are no customers to file tickets for: seed some with --customers N");
+    }
     // The agents made below would keep the service's first start from
     // creating the first admin: the seed creates it now, as that start
     // would (from CRM_ADMIN_EMAIL and CRM_ADMIN_PASSWORD, or printing a
     // generated password once).
     crate::ops::bootstrap(pool, config)?;
-    let mut pooled = pool.get()?;
-    let conn: &mut DbConn = &mut pooled;
     let postgres = db::is_postgres(conn);
     let agents = ensure_agents(conn)?;
     let policies = policies(conn)?;
-    let parties = parties(conn)?;
-    if parties.is_empty() {
-        anyhow::bail!("there are no customers to file tickets for: seed some with --customers N");
-    }
     let now = db::now();
     // When each ticket was created and by whom, in creation order, numbered
     // in that order.
@@ -806,7 +652,7 @@ fn one_ticket(
             record_id: ticket.id.clone(),
         });
     }
-    out.tickets.push(ticket.row().into());
+    out.tickets.push(ticket.row());
 }
 
 /// A ticket being lived through.
@@ -822,7 +668,7 @@ struct Life<'a, 'b> {
 impl Life<'_, '_> {
     fn comment(&mut self, at: DateTime<Utc>, public: bool, author: (&str, String), body: String) {
         let at_naive = db::from_utc(at);
-        self.out.comments.push(CommentCopy::from(TicketCommentRow {
+        self.out.comments.push(TicketCommentRow {
             id: id_at(at),
             ticket_id: self.ticket.id.clone(),
             body,
@@ -833,7 +679,7 @@ impl Life<'_, '_> {
             version: 1,
             created_at: at_naive,
             updated_at: at_naive,
-        }));
+        });
     }
 
     fn optional(&mut self, rng: &mut impl Rng, p: f64) -> bool {
@@ -941,9 +787,11 @@ impl Life<'_, '_> {
                 }
                 self.set_status(TicketStatus::Solved, at, self.applied);
             }
-            Step::CloseManual => self.set_status(TicketStatus::Closed, at, self.applied),
-            // The sweep (`tickets::repo::close_solved`) settles without a policy.
-            Step::CloseAuto => self.set_status(TicketStatus::Closed, at, None),
+            // An agent or the sweep (`tickets::repo::close_solved`): both
+            // settle on the ticket's policy.
+            Step::CloseManual | Step::CloseAuto => {
+                self.set_status(TicketStatus::Closed, at, self.applied)
+            }
             Step::Rate => {
                 // Mostly happy; less so when a target was missed.
                 let weights: [u32; 5] = if self.ticket.sla_missed() {

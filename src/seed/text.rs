@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
 /// Product areas: what tickets and articles are about.
@@ -872,10 +872,15 @@ impl Vocabulary {
         let intro = rng.random_range(2..=4);
         self.paragraph(rng, topic, SENTENCES, intro, &mut s);
         let mut written = count_words(&s);
+        // Headings in a random order, repeated only in very long articles.
+        let mut headings = HEADINGS.to_vec();
+        headings.shuffle(rng);
+        let mut sections = 0;
         while written < words {
             let before = s.len();
             s.push_str("\n\n## ");
-            self.sentence(rng, topic, HEADINGS, &mut s);
+            self.fill(rng, topic, headings[sections % headings.len()], &mut s);
+            sections += 1;
             s.push_str("\n\n");
             match rng.random_range(0..10) {
                 0..=3 => {

@@ -148,7 +148,7 @@ impl TicketComment {
 /// One row of `ticket_comments`, column for column.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-#[diesel(table_name = ticket_comments, treat_none_as_null = true)]
+#[diesel(table_name = ticket_comments, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct TicketCommentRow {
     pub id: String,
     pub ticket_id: String,

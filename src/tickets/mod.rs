@@ -406,7 +406,7 @@ impl Ticket {
 /// One row of `tickets`, column for column.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-#[diesel(table_name = tickets, treat_none_as_null = true)]
+#[diesel(table_name = tickets, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct TicketRow {
     pub id: String,
     pub number: i64,

@@ -532,11 +532,24 @@ pub fn close_solved(tx: &mut Tx, solved_before: DateTime<Utc>, limit: i64) -> Ap
     };
     let mut changes = Vec::with_capacity(rows.len());
     let now = db::now();
+    // Closing recomputes the stored response and resolution minutes, which
+    // must stay on the ticket's own policy's clock (business minutes where
+    // it uses business hours); a batch shares a handful of policies.
+    let mut policies: std::collections::HashMap<String, Option<Applied>> = Default::default();
     for current in tickets_of(conn, rows)? {
+        let applied = match &current.sla_policy_id {
+            None => None,
+            Some(id) => {
+                if !policies.contains_key(id) {
+                    policies.insert(id.clone(), sla_policies::repo::applied(conn, id)?);
+                }
+                policies.get(id).and_then(Option::as_ref)
+            }
+        };
         let mut input = current.input();
         input.status = TicketStatus::Closed;
         let mut next = current.with(input, now);
-        next.settle(current.status, db::to_utc(now), None, false);
+        next.settle(current.status, db::to_utc(now), applied, false);
         diesel::update(tickets::table.find(&current.id))
             .set(&next.row())
             .execute(conn)?;

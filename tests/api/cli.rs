@@ -426,14 +426,20 @@ fn seeded_tickets_and_articles_are_consistent_on_postgres() {
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .unwrap();
+    /// Drops the database however the test ends.
+    struct Dropped(diesel::PgConnection, String);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.1);
+            let _ = diesel::sql_query(sql).execute(&mut self.0);
+        }
+    }
+    let _dropped = Dropped(conn, name.clone());
     let (base, _) = admin.rsplit_once('/').unwrap();
     let url = format!("{base}/{name}");
     let dir = temp_dir();
     seeded_tickets_and_articles(&dir, &[("DATABASE_URL", url.as_str())]);
     let _ = std::fs::remove_dir_all(&dir);
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .unwrap();
 }
 
 /// Seeds 300 customers, 400 tickets and 60 articles, then 50 more tickets,

@@ -1062,15 +1062,27 @@ fn deleting_referenced_records_refuses_or_clears(app: &TestApp) {
 }
 
 fn solved_tickets_are_closed_by_the_background_job(app: &TestApp) {
+    let hours = app
+        .post("/api/v1/business-hours", &app.admin_token, &berlin_office())
+        .expect(201)
+        .json();
+    policy(
+        app,
+        json!({"name": "Office", "business_hours_id": id(&hours)}),
+    );
     let c = app.customer(json!({}));
     let old = ticket(app, &c, json!({}));
     let recent = ticket(app, &c, json!({}));
     patch(app, &old, json!({"status": "solved"}));
     patch(app, &recent, json!({"status": "solved"}));
+    // Made Friday 2026-03-27 16:30 Berlin, solved Monday 12:00 (summer
+    // time): 60 + 180 business minutes, 3,990 calendar ones.
     with_db(app, |conn| {
-        let five_days_ago = Utc::now().naive_utc() - chrono::Duration::days(5);
         diesel::update(t::table.find(id(&old)))
-            .set(t::solved_at.eq(Some(five_days_ago)))
+            .set((
+                t::created_at.eq(at("2026-03-27 15:30:00")),
+                t::solved_at.eq(Some(at("2026-03-30 10:00:00"))),
+            ))
             .execute(conn)
             .unwrap();
     });
@@ -1087,6 +1099,8 @@ fn solved_tickets_are_closed_by_the_background_job(app: &TestApp) {
         get(app, &format!("/api/v1/tickets/{}", id(&recent)))["status"],
         "solved"
     );
+    // Closing keeps the resolution time on the policy's clock.
+    assert_eq!(get(app, &url)["resolution_minutes"], 240);
     let history = get(app, &format!("{url}/history"));
     let last = history["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["actor"], json!({"type": "system", "id": "system"}));
