@@ -34,7 +34,8 @@
 # BENCH_REPORT_RUNS (5), BENCH_QUEUE_LIMIT (50), BENCH_SEARCH_LIMIT (10),
 # BENCH_SEARCHES (candidate searches, comma-separated; the ones matching
 # BENCH_SEARCH_MIN to BENCH_SEARCH_MAX articles are used: 20 and 500),
-# BENCH_PORT (18082), BENCH_QUICK (0), CRM_BIN.
+# BENCH_PORT (18082), BENCH_QUICK (0), BENCH_SEED_ONLY (0: 1 seeds the databases
+# and stops, to measure later with BENCH_REUSE=1), CRM_BIN.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -151,6 +152,7 @@ prepare_db() { # db customers tickets articles
 STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"; STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 prepare_db "$SMALL_DB" "$SMALL_C" "$SMALL_T" "$SMALL_A"
 prepare_db "$BIG_DB" "$BIG_C" "$BIG_T" "$BIG_A"
+if [[ "${BENCH_SEED_ONLY:-0}" == 1 ]]; then log "seeded (BENCH_SEED_ONLY=1): ${NOTE[$SMALL_DB]}; ${NOTE[$BIG_DB]}"; exit 0; fi
 counts() { # db
   psql_db "$1" -At -F' ' -c "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM ticket_comments),
     (SELECT count(*) FROM ticket_ratings), (SELECT count(*) FROM ticket_reopens), (SELECT count(*) FROM articles),

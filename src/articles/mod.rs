@@ -5,6 +5,7 @@
 pub mod api;
 pub mod repo;
 pub mod search;
+pub mod snippet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -106,8 +107,11 @@ pub struct Article {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// In a search: the body around the words found, each found word in
-    /// `<mark>…</mark>` (the rest is the body's text as written, not escaped).
+    /// In a search: about 30 words of the body around the most of the
+    /// words searched for, each found word (or a form of it) in
+    /// `<mark>…</mark>`, `…` where the body goes on. Safe to show as HTML:
+    /// the body's own text is escaped (`&`, `<`, `>`, quotes) and its line
+    /// breaks are spaces. The start of the body when only the title matched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
     /// In a search: how well the article matches, higher is better (title

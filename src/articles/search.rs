@@ -8,7 +8,7 @@
 //! is built from the words alone, so quotes, operators and punctuation can
 //! neither break a search nor change its meaning.
 
-use diesel::sql_types::{Double, Nullable, Text};
+use diesel::sql_types::{Double, Text};
 use diesel::QueryableByName;
 
 use super::repo::ArticleQuery;
@@ -91,8 +91,6 @@ struct Hit {
     id: String,
     #[diesel(sql_type = Double)]
     relevance: f64,
-    #[diesel(sql_type = Nullable<Text>)]
-    snippet: Option<String>,
 }
 
 /// The conditions and order of one search.
@@ -111,9 +109,8 @@ struct Request<'a> {
 }
 
 /// The matching articles of a request as a subquery of `id` and
-/// `relevance` (and, on SQLite, where FTS5 makes it in the same pass,
-/// `snippet` when `with_snippet`).
-fn matches(sql: &mut Sql, d: Dialect, r: &Request, with_snippet: bool) -> String {
+/// `relevance`.
+fn matches(sql: &mut Sql, d: Dialect, r: &Request) -> String {
     let q = sql.bind(expression(d, r.words, r.join));
     let mut conditions = Vec::new();
     if r.published {
@@ -148,24 +145,18 @@ fn matches(sql: &mut Sql, d: Dialect, r: &Request, with_snippet: bool) -> String
              FROM articles a WHERE a.search_vector @@ to_tsquery('english', ${q}){filter}"
         ),
         Dialect::Sqlite => format!(
-            "SELECT a.id AS id, -bm25(articles_fts, 10.0, 1.0) AS relevance{snippet} \
+            "SELECT a.id AS id, -bm25(articles_fts, 10.0, 1.0) AS relevance \
              FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid \
-             WHERE articles_fts MATCH ${q}{filter}",
-            snippet = if with_snippet {
-                ", snippet(articles_fts, 1, '<mark>', '</mark>', '…', 24) AS snippet"
-            } else {
-                ""
-            }
+             WHERE articles_fts MATCH ${q}{filter}"
         ),
     }
 }
 
-/// One page of hits, best first, in one query: the ranked matches, and the
-/// snippets of the page's rows only.
+/// One page of hits, best first, in one query.
 fn hits(conn: &mut DbConn, r: &Request) -> ApiResult<Vec<Hit>> {
     let d = Dialect::of(conn);
     let mut sql = Sql::new();
-    let matches = matches(&mut sql, d, r, true);
+    let matches = matches(&mut sql, d, r);
     let keyset = match &r.after {
         None => String::new(),
         Some((relevance, id)) => {
@@ -176,23 +167,10 @@ fn hits(conn: &mut DbConn, r: &Request) -> ApiResult<Vec<Hit>> {
         }
     };
     let limit = r.limit + 1;
-    sql.text = match d {
-        Dialect::Postgres => {
-            // The query's own number, bound again for the headline.
-            let q = sql.bind(expression(d, r.words, r.join));
-            format!(
-                "SELECT p.id, p.relevance, ts_headline('english', a.body, to_tsquery('english', ${q}), \
-                   'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=30, MinWords=12') AS snippet \
-                 FROM (SELECT s.id, s.relevance FROM ({matches}) s {keyset} \
-                       ORDER BY s.relevance DESC, s.id LIMIT {limit}) p \
-                 JOIN articles a ON a.id = p.id ORDER BY p.relevance DESC, p.id"
-            )
-        }
-        Dialect::Sqlite => format!(
-            "SELECT s.id, s.relevance, s.snippet FROM ({matches}) s {keyset} \
-             ORDER BY s.relevance DESC, s.id LIMIT {limit}"
-        ),
-    };
+    sql.text = format!(
+        "SELECT s.id, s.relevance FROM ({matches}) s {keyset} \
+         ORDER BY s.relevance DESC, s.id LIMIT {limit}"
+    );
     sql.load(conn)
 }
 
@@ -206,19 +184,20 @@ struct Count {
 fn count(conn: &mut DbConn, r: &Request) -> ApiResult<i64> {
     let d = Dialect::of(conn);
     let mut sql = Sql::new();
-    let matches = matches(&mut sql, d, r, false);
+    let matches = matches(&mut sql, d, r);
     sql.text = format!("SELECT COUNT(*) AS n FROM ({matches}) s");
     let rows: Vec<Count> = sql.load(conn)?;
     Ok(rows.first().map(|c| c.n).unwrap_or(0))
 }
 
-/// The articles of hits, in the hits' order, with their snippet and relevance.
-fn articles_of(conn: &mut DbConn, hits: &[Hit]) -> ApiResult<Vec<Article>> {
+/// The articles of hits, in the hits' order, with their relevance and a
+/// snippet of their body for `words`.
+fn articles_of(conn: &mut DbConn, hits: &[Hit], words: &[String]) -> ApiResult<Vec<Article>> {
     let ids: Vec<String> = hits.iter().map(|h| h.id.clone()).collect();
     let mut articles = super::repo::get_many(conn, &ids)?;
     for a in &mut articles {
         if let Some(h) = hits.iter().find(|h| h.id == a.id) {
-            a.snippet = Some(h.snippet.clone().unwrap_or_default());
+            a.snippet = Some(super::snippet::snippet(&a.body, words));
             a.relevance = Some(h.relevance);
         }
     }
@@ -284,7 +263,7 @@ pub fn search(conn: &mut DbConn, text: &str, q: &ArticleQuery) -> ApiResult<Arti
         true => Some(count(conn, &request)?),
     };
     let found = hits(conn, &request)?;
-    let (data, next_cursor) = q.finish(articles_of(conn, &found)?, |_, a| {
+    let (data, next_cursor) = q.finish(articles_of(conn, &found, &words)?, |_, a| {
         (
             format!("{CURSOR_PREFIX}{}", a.relevance.unwrap_or_default()),
             a.id.clone(),
@@ -320,5 +299,5 @@ pub fn suggestions(conn: &mut DbConn, text: &str, limit: i64) -> ApiResult<Vec<A
         limit: limit - 1,
     };
     let found = hits(conn, &request)?;
-    articles_of(conn, &found)
+    articles_of(conn, &found, &words)
 }

@@ -172,6 +172,16 @@ fn search_matches_word_forms_and_ranks_titles_first(app: &TestApp) {
         "{published:?}"
     );
     assert!(search(app, "q=refund&tag=other").is_empty());
+    // A snippet is safe to show as HTML: only the marks are markup.
+    article(
+        app,
+        json!({"title": "Markup", "body": "Paste <img src=x onerror=alert(1)> & the \"xylophone\"\nbelow."}),
+    );
+    let hits = search(app, "q=xylophones");
+    assert_eq!(
+        hits[0]["snippet"],
+        "Paste &lt;img src=x onerror=alert(1)&gt; &amp; the &quot;<mark>xylophone</mark>&quot; below."
+    );
 }
 
 fn search_ignores_punctuation_and_refuses_queries_without_words(app: &TestApp) {
