@@ -293,9 +293,9 @@ pub fn timestamp_text(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
 }
 
-/// The start of a day, as a bound timestamp.
-pub fn day_start(d: NaiveDate) -> String {
-    timestamp_text(d.and_time(chrono::NaiveTime::MIN))
+/// The first moment of a day, to bind with [`Sql::bind_timestamp`].
+pub fn day_start(d: NaiveDate) -> NaiveDateTime {
+    d.and_time(chrono::NaiveTime::MIN)
 }
 
 /// An exact integer read back from a sum's text.

@@ -7,7 +7,7 @@ use diesel::QueryableByName;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{check_range, day_start, div_round, exact, money, timestamp_text, Dialect, Sql};
+use super::{check_range, day_start, div_round, exact, money, Dialect, Sql};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::pipelines::repo as pipelines;
@@ -131,7 +131,7 @@ pub fn pipeline(conn: &mut DbConn, params: PipelineReportParams) -> ApiResult<Pi
     let now = db::now();
     let mut sql = Sql::new();
     let p = sql.bind(pipeline.id.as_str());
-    let t = sql.bind(timestamp_text(now));
+    let t = sql.bind_timestamp(now);
     let now_epoch = now.and_utc().timestamp() as f64;
     let filters = owner_and_pipeline(&mut sql, &None, &params.owner_id);
     sql.text = format!(
@@ -317,8 +317,8 @@ pub fn forecast(conn: &mut DbConn, params: ForecastParams) -> ApiResult<Forecast
 
     // Won opportunities by the day they closed.
     let mut won = Sql::new();
-    let f = won.bind(day_start(from));
-    let t = won.bind(day_start(to.succ_opt().unwrap_or(to)));
+    let f = won.bind_timestamp(day_start(from));
+    let t = won.bind_timestamp(day_start(to.succ_opt().unwrap_or(to)));
     let filters = owner_and_pipeline(&mut won, &params.pipeline_id, &params.owner_id);
     won.text = format!(
         "SELECT {p} AS period, o.currency, COUNT(*) AS n, {amount} AS amount, '0' AS weighted \
@@ -510,8 +510,8 @@ fn closed_in(
     to: NaiveDate,
     params: &WinRateParams,
 ) -> String {
-    let f = sql.bind(day_start(from));
-    let t = sql.bind(day_start(to.succ_opt().unwrap_or(to)));
+    let f = sql.bind_timestamp(day_start(from));
+    let t = sql.bind_timestamp(day_start(to.succ_opt().unwrap_or(to)));
     let filters = owner_and_pipeline(sql, &params.pipeline_id, &params.owner_id);
     format!(
         "o.status IN ('won', 'lost') AND o.closed_at >= {} AND o.closed_at < {}{filters}",
@@ -718,8 +718,8 @@ pub fn lead_funnel(conn: &mut DbConn, params: LeadFunnelParams) -> ApiResult<Lea
         FunnelGroup::Owner => "COALESCE(x.owner_id, '')",
     };
     let range = |sql: &mut Sql| {
-        let f = sql.bind(day_start(from));
-        let t = sql.bind(day_start(to.succ_opt().unwrap_or(to)));
+        let f = sql.bind_timestamp(day_start(from));
+        let t = sql.bind_timestamp(day_start(to.succ_opt().unwrap_or(to)));
         format!(
             "x.created_at >= {} AND x.created_at < {}",
             d.timestamp(f),

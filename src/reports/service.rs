@@ -18,7 +18,7 @@ use diesel::QueryableByName;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{check_range, Dialect, Sql, TimeUnit};
+use super::{check_range, day_start, Dialect, Sql, TimeUnit};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::tickets::{TicketChannel, TicketPriority};
@@ -129,11 +129,10 @@ impl Scope {
 
     /// Binds the range and the filters to `sql`.
     fn bind(&self, sql: &mut Sql) -> Bound {
-        let start = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN);
-        let f = sql.bind_timestamp(start(self.from));
+        let f = sql.bind_timestamp(day_start(self.from));
         // The day after 9999-12-31 is one chrono and PostgreSQL know, and
         // SQLite gets as that day's 24:00.
-        let e = sql.bind_timestamp(start(self.to.succ_opt().unwrap_or(self.to)));
+        let e = sql.bind_timestamp(day_start(self.to.succ_opt().unwrap_or(self.to)));
         let mut filters = String::new();
         if let Some(c) = self.channel {
             let n = sql.bind(c.as_str());
