@@ -116,6 +116,23 @@ where
     de.deserialize_any(ObjectOrNull(std::marker::PhantomData))
 }
 
+/// A time filter of a list (RFC 3339), in the years 1 to 9999: times both
+/// backends store and compare alike (PostgreSQL refuses years before
+/// 4713 BC, SQLite compares text, where `+10000-…` sorts first).
+pub fn time_filter<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    use chrono::Datelike;
+    use serde::Deserialize;
+    let time = Option::<chrono::DateTime<chrono::Utc>>::deserialize(de)?;
+    match time {
+        Some(t) if !(1..=9999).contains(&t.year()) => {
+            Err(serde::de::Error::custom("must be in the years 1 to 9999"))
+        }
+        t => Ok(t),
+    }
+}
+
 /// An integer as JSON Schema has it: `3` and `3.0` alike (a number without a
 /// fractional part); `3.5`, text and numbers beyond `i64` are refused.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<i64, D::Error> {

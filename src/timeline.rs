@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::db::{self, DbConn};
 use crate::error::{ApiError, ApiResult};
 use crate::http::list::{ListFilters, ListQuery, SortOrder};
-use crate::reports::{timestamp_text, Dialect, Sql};
+use crate::reports::{Dialect, Sql};
 
 crate::text_enum! {
     /// What a timeline item is.
@@ -225,8 +225,10 @@ pub struct TimelineFilters {
     )]
     pub types: Option<String>,
     /// Before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub before: Option<DateTime<Utc>>,
     /// At or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub after: Option<DateTime<Utc>>,
 }
 
@@ -300,7 +302,7 @@ fn kinds(types: Option<&str>) -> ApiResult<Vec<TimelineType>> {
 }
 
 fn time_param(sql: &mut Sql, d: Dialect, t: NaiveDateTime) -> String {
-    d.timestamp(sql.bind(timestamp_text(t)))
+    d.timestamp(sql.bind_timestamp(t))
 }
 
 /// One page of the customer's timeline; 404 when it does not exist.

@@ -570,14 +570,18 @@ pub struct ActivityFilters {
     /// Only tasks not completed (`true`).
     pub open_tasks: Option<bool>,
     /// Due before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub due_before: Option<DateTime<Utc>>,
     /// Due at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub due_after: Option<DateTime<Utc>>,
     /// Only open tasks whose due time has passed (`true`).
     pub overdue: Option<bool>,
     /// Happened at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub occurred_after: Option<DateTime<Utc>>,
     /// Happened before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub occurred_before: Option<DateTime<Utc>>,
 }
 

@@ -196,6 +196,7 @@ pub struct ArticleFilters {
     /// Articles carrying this tag.
     pub tag: Option<String>,
     /// Changed at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

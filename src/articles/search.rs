@@ -16,7 +16,7 @@ use super::{Article, ArticlePage};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination;
-use crate::reports::{timestamp_text, Dialect, Sql};
+use crate::reports::{Dialect, Sql};
 
 /// The most words a search looks for.
 const MAX_TERMS: usize = 20;
@@ -102,7 +102,7 @@ struct Request<'a> {
     status: Option<&'a str>,
     author_id: Option<&'a str>,
     tag: Option<&'a str>,
-    updated_since: Option<String>,
+    updated_since: Option<chrono::NaiveDateTime>,
     /// Where the previous page ended: (relevance, id).
     after: Option<(f64, String)>,
     limit: i64,
@@ -131,8 +131,8 @@ fn matches(sql: &mut Sql, d: Dialect, r: &Request) -> String {
              WHERE t.resource = 'articles' AND t.tag = ${n})"
         ));
     }
-    if let Some(since) = &r.updated_since {
-        let n = sql.bind(since.clone());
+    if let Some(since) = r.updated_since {
+        let n = sql.bind_timestamp(since);
         conditions.push(format!("a.updated_at >= {}", d.timestamp(n)));
     }
     let filter = conditions
@@ -252,9 +252,7 @@ pub fn search(conn: &mut DbConn, text: &str, q: &ArticleQuery) -> ApiResult<Arti
         status: f.status.map(|s| s.as_str()),
         author_id: f.author_id.as_deref(),
         tag: f.tag.as_deref(),
-        updated_since: f
-            .updated_since
-            .map(|t| timestamp_text(crate::db::from_utc(t))),
+        updated_since: f.updated_since.map(crate::db::from_utc),
         after,
         limit: q.limit,
     };

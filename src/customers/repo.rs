@@ -303,10 +303,13 @@ pub struct CustomerFilters {
     /// ISO 3166-1 alpha-2 code of the address country.
     pub country: Option<String>,
     /// Created at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_after: Option<DateTime<Utc>>,
     /// Created before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_before: Option<DateTime<Utc>>,
     /// Changed at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Spent at least this much in the base currency (minor units).
     pub total_spent_min: Option<i64>,
@@ -315,8 +318,10 @@ pub struct CustomerFilters {
     /// At least this many counted orders in the base currency.
     pub order_count_min: Option<i64>,
     /// Last counted order (base currency) before this time; customers without orders do not match.
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub last_order_before: Option<DateTime<Utc>>,
     /// Last counted order (base currency) at or after this time.
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub last_order_after: Option<DateTime<Utc>>,
 }
 

@@ -71,6 +71,29 @@ pub async fn page(
     after_seq: Option<i64>,
     limit: Option<i64>,
 ) -> ApiResult<HttpResponse> {
+    page_within(
+        state,
+        credentials,
+        resources,
+        record_id,
+        after_seq,
+        limit,
+        |_| Ok(()),
+    )
+    .await
+}
+
+/// [`page`] of a nested record's history, after `within` checked (in the
+/// same authorized call) that the record is its parent's, 404 otherwise.
+pub async fn page_within(
+    state: &AppState,
+    credentials: Credentials,
+    resources: Vec<ResourceKind>,
+    record_id: Option<String>,
+    after_seq: Option<i64>,
+    limit: Option<i64>,
+    within: impl FnOnce(&mut crate::db::DbConn) -> ApiResult<()> + Send + 'static,
+) -> ApiResult<HttpResponse> {
     let after = after(after_seq)?;
     let limit = pagination::limit(limit)?;
     // Every record's history starts with its creation: no event at all for
@@ -78,6 +101,7 @@ pub async fn page(
     // history, deletion included).
     let whole_history_of = record_id.clone().filter(|_| after == 0);
     let page = auth::authorize(state, credentials, Need::Read, move |conn, actor| {
+        within(conn)?;
         if let [only] = resources.as_slice() {
             if only.admin_only() && actor.role != Role::Admin {
                 return Err(ApiError::Forbidden(

@@ -51,6 +51,15 @@ impl<T: PatchTarget> Patch<T> {
     /// wrong types and values, and clearing a required field are refused
     /// (422 naming the field), as the merge with the record would refuse them.
     pub fn check(document: &Value) -> ApiResult<()> {
+        // `null` removes a field in the merge, so an unknown field sent as
+        // null would vanish unseen: those are looked up in the schema.
+        if let Some(unknown) = unknown_null(document, &T::schema(), &T::nested_patches(), "") {
+            return Err(crate::error::ApiError::field(
+                unknown,
+                "unknown_field",
+                "this field is not accepted here",
+            ));
+        }
         let mut probe = T::template();
         crate::model::merge_patch(&mut probe, document);
         super::body::from_document::<T>(&probe).map(|_| ())
@@ -120,6 +129,31 @@ impl<T: PatchTarget> PartialSchema for Patch<T> {
         ));
         RefOr::T(Schema::Object(object))
     }
+}
+
+/// The path of the first field of `document` sent as `null` that `schema`
+/// (an object's) does not have, looking one level into nested patches.
+fn unknown_null(
+    document: &Value,
+    schema: &RefOr<Schema>,
+    nested: &[NestedPatch],
+    prefix: &str,
+) -> Option<String> {
+    let (Value::Object(fields), RefOr::T(Schema::Object(object))) = (document, schema) else {
+        return None;
+    };
+    for (name, value) in fields {
+        if value.is_null() && !object.properties.contains_key(name) {
+            return Some(format!("{prefix}{name}"));
+        }
+        if let Some((field, _, schema)) = nested.iter().find(|(field, _, _)| field == name) {
+            let inner = unknown_null(value, schema, &[], &format!("{prefix}{field}."));
+            if inner.is_some() {
+                return inner;
+            }
+        }
+    }
+    None
 }
 
 const RESET: &str = "`null` resets it to its default.";
@@ -242,6 +276,11 @@ mod tests {
             "a required field cannot be cleared"
         );
         assert!(!ok(serde_json::json!({"colour": "red"})), "unknown field");
+        assert!(
+            !ok(serde_json::json!({"colour": null})),
+            "unknown field, null"
+        );
+        assert!(!ok(serde_json::json!({"": null})), "unknown field, no name");
         assert!(!ok(serde_json::json!({"done": "yes"})), "wrong type");
     }
 }

@@ -483,10 +483,13 @@ pub struct LeadFilters {
     /// Score at most this.
     pub score_max: Option<i64>,
     /// Created at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_after: Option<DateTime<Utc>>,
     /// Created before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_before: Option<DateTime<Utc>>,
     /// Changed at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

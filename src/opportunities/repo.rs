@@ -690,16 +690,21 @@ pub struct OpportunityFilters {
     /// Expected to close before this date.
     pub expected_close_before: Option<NaiveDate>,
     /// Closed (won or lost) at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub closed_after: Option<DateTime<Utc>>,
     /// Closed (won or lost) before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub closed_before: Option<DateTime<Utc>>,
     /// Only rotting opportunities (`true`) or only the others (`false`).
     pub rotting: Option<bool>,
     /// Created at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_after: Option<DateTime<Utc>>,
     /// Created before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_before: Option<DateTime<Utc>>,
     /// Changed at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

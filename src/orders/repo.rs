@@ -328,14 +328,17 @@ pub struct OrderFilters {
     /// Orders with a line of this SKU.
     pub sku: Option<String>,
     /// Ordered at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub ordered_after: Option<DateTime<Utc>>,
     /// Ordered before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub ordered_before: Option<DateTime<Utc>>,
     /// Total at least this (minor units).
     pub total_min: Option<i64>,
     /// Total at most this (minor units).
     pub total_max: Option<i64>,
     /// Changed at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Orders carrying this tag.
     pub tag: Option<String>,

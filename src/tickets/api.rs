@@ -461,17 +461,19 @@ pub async fn delete_comment(
 pub async fn comment_history(
     state: web::Data<AppState>,
     credentials: Credentials,
-    RecordId(_ticket): RecordId,
+    RecordId(ticket_id): RecordId,
     CommentId(comment_id): CommentId,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<HttpResponse> {
-    crate::events::api::page(
+    let of = comment_id.clone();
+    crate::events::api::page_within(
         &state,
         credentials,
         vec![ResourceKind::TicketComments],
         Some(comment_id),
         params.after,
         params.limit,
+        move |conn| comments::check_of_ticket(conn, &ticket_id, &of),
     )
     .await
 }

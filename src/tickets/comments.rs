@@ -197,6 +197,29 @@ pub fn get(conn: &mut DbConn, ticket_id: &str, id: &str) -> ApiResult<TicketComm
     find(conn, ticket_id, id)?.ok_or_else(|| ApiError::not_found("comment"))
 }
 
+/// 404 unless the comment is, or was before it was deleted, one of the
+/// ticket's (as its creation event records): a comment's history is read
+/// under its own ticket only.
+pub fn check_of_ticket(conn: &mut DbConn, ticket_id: &str, id: &str) -> ApiResult<()> {
+    use crate::db::schema::events;
+    let created: Option<Option<String>> = events::table
+        .filter(events::resource.eq(RESOURCE.as_str()))
+        .filter(events::record_id.eq(id))
+        .filter(events::action.eq("created"))
+        .select(events::data)
+        .first(conn)
+        .optional()?;
+    let of_ticket = created
+        .flatten()
+        .and_then(|data| serde_json::from_str::<Value>(&data).ok())
+        .is_some_and(|comment| comment["ticket_id"] == ticket_id);
+    if of_ticket {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("comment"))
+    }
+}
+
 fn read_locked(
     conn: &mut DbConn,
     ticket_id: &str,

@@ -178,12 +178,23 @@ fn allocate_number(conn: &mut DbConn) -> ApiResult<i64> {
 /// 422 unless the references exist and agree (the contact is one of the
 /// customer's; a follow-up follows a closed ticket); 409 for a taken
 /// `external_id`.
-fn check_references(conn: &mut DbConn, id: &str, input: &TicketInput) -> ApiResult<()> {
+/// On a change (`before` the ticket's input until now), the contact is
+/// checked only when it or the customer changes: a contact who moved to
+/// another customer since stays on the tickets of the one they were with,
+/// which keep taking other changes.
+fn check_references(
+    conn: &mut DbConn,
+    id: &str,
+    input: &TicketInput,
+    before: Option<&TicketInput>,
+) -> ApiResult<()> {
     crate::check_references!(conn, {
         customer_id: customers "customer" = Some(input.customer_id.as_str()),
         assignee_id: users "user" = input.assignee_id.as_deref(),
     })?;
-    if let Some(contact_id) = &input.contact_id {
+    let contact_changed = before
+        .is_none_or(|b| b.contact_id != input.contact_id || b.customer_id != input.customer_id);
+    if let Some(contact_id) = input.contact_id.as_ref().filter(|_| contact_changed) {
         let customer: Option<String> = contacts::table
             .find(contact_id)
             .select(contacts::customer_id)
@@ -258,7 +269,7 @@ pub fn policy_of(conn: &mut DbConn, ticket: &Ticket, rematch: bool) -> ApiResult
 pub fn create(tx: &mut Tx, actor: &Actor, input: TicketInput) -> ApiResult<Ticket> {
     let conn = tx.conn();
     let id = db::new_id();
-    check_references(conn, &id, &input)?;
+    check_references(conn, &id, &input, None)?;
     let number = allocate_number(conn)?;
     let mut ticket = Ticket::new(id.clone(), number, input, db::now());
     let applied = policy_of(conn, &ticket, true)?;
@@ -293,6 +304,22 @@ pub fn update(
     patch: &Value,
 ) -> ApiResult<Ticket> {
     let conn = tx.conn();
+    // A move to another customer takes the ticket's activities along: both
+    // customers are locked before the ticket (the order activity writers
+    // take), so no activity is linked meanwhile under the old one.
+    if let Some(to) = patch.get("customer_id").and_then(Value::as_str) {
+        let peek = get(conn, id)?;
+        if to != peek.customer_id {
+            crate::customers::value::lock_customers(conn, &[peek.customer_id.as_str(), to])?;
+            if read_locked(conn, id, if_match)?.customer_id != peek.customer_id {
+                return Err(ApiError::Conflict {
+                    detail: "the ticket is being moved by another request; retry".into(),
+                    field: "customer_id".into(),
+                    existing_id: None,
+                });
+            }
+        }
+    }
     let current = read_locked(conn, id, if_match)?;
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
@@ -302,7 +329,7 @@ pub fn update(
         return Err(closed_is_final());
     }
     check_transition(current.status, input.status)?;
-    check_references(conn, id, &input)?;
+    check_references(conn, id, &input, Some(&current.input()))?;
     let now = db::now();
     let mut next = current.with(input, now);
     let due_times = if next.channel != current.channel || next.tags != current.tags {
@@ -810,12 +837,16 @@ pub struct TicketFilters {
     pub sla_breached: Option<bool>,
     /// The earliest running target falls before this time (RFC 3339): the
     /// queue of what is about to breach.
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub sla_due_before: Option<DateTime<Utc>>,
     /// Created at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_after: Option<DateTime<Utc>>,
     /// Created before this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub created_before: Option<DateTime<Utc>>,
     /// Changed at or after this time (RFC 3339).
+    #[serde(default, deserialize_with = "crate::model::time_filter")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 
@@ -853,7 +884,8 @@ fn filtered(q: &TicketQuery) -> ApiResult<tickets::BoxedQuery<'static, db::Multi
         query = query.filter(tickets::status.eq_any(statuses(v)?));
     }
     if let Some(v) = p.priority {
-        query = query.filter(tickets::priority.eq(v.as_str()));
+        // The rank, which `tickets_priority_id` leads with.
+        query = query.filter(tickets::priority_rank.eq(v.rank()));
     }
     if let Some(v) = p.channel {
         query = query.filter(tickets::channel.eq(v.as_str()));

@@ -163,6 +163,13 @@ fn business_hours_check_their_schedule_and_are_for_managers(app: &TestApp) {
         fields(&p).iter().all(|f| f.starts_with("openings[0]")),
         "{p}"
     );
+    // Two digits each side, nothing else.
+    bad["openings"] = json!([
+        {"day": "mon", "start": "+9:00", "end": "10:00"},
+        {"day": "tue", "start": "09:00", "end": "10:+5"}
+    ]);
+    let p = app.post(path, &app.admin_token, &bad).problem(422);
+    assert_eq!(fields(&p), ["openings[0].start", "openings[1].end"], "{p}");
     assert_eq!(count(app, path), 0, "nothing was created");
 
     let mut good = berlin_office();
@@ -462,6 +469,42 @@ fn status_rules_guard_closed_and_solved_tickets(app: &TestApp) {
     let agent = app.token_for("agent");
     app.delete(&format!("/api/v1/tickets/{}", id(&follow)), &agent)
         .problem(403);
+    // A contact who moves to another customer stays on the tickets of the
+    // first, which keep taking changes; naming them anew is checked.
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            &app.admin_token,
+            &json!({"customer_id": id(&c), "first_name": "Ann"}),
+        )
+        .expect(201)
+        .json();
+    let theirs = ticket(app, &c, json!({"contact_id": id(&contact)}));
+    let elsewhere = app.customer(json!({"name": "Elsewhere"}));
+    app.patch(
+        &format!("/api/v1/contacts/{}", id(&contact)),
+        &app.admin_token,
+        &json!({"customer_id": id(&elsewhere)}),
+    )
+    .expect(200);
+    let solved = patch(app, &theirs, json!({"status": "solved"}));
+    assert_eq!(solved["contact_id"], id(&contact));
+    let p = app
+        .patch(
+            &format!("/api/v1/tickets/{}", id(&theirs)),
+            &app.admin_token,
+            &json!({"contact_id": null}),
+        )
+        .expect(200)
+        .json();
+    let p = app
+        .patch(
+            &format!("/api/v1/tickets/{}", id(&p)),
+            &app.admin_token,
+            &json!({"contact_id": id(&contact)}),
+        )
+        .problem(422);
+    assert_eq!(fields(&p), ["contact_id"], "{p}");
 }
 
 fn calendar_targets_are_met_breached_and_recomputed(app: &TestApp) {
@@ -1059,6 +1102,19 @@ fn deleting_referenced_records_refuses_or_clears(app: &TestApp) {
         history["data"].as_array().unwrap().last().unwrap()["action"],
         "deleted"
     );
+    // Under its own ticket only, deleted or not.
+    let other = ticket(app, &c, json!({}));
+    let path = format!(
+        "/api/v1/tickets/{}/comments/{}/history",
+        id(&other),
+        id(&note)
+    );
+    app.get(&path, &app.admin_token).problem(404);
+    let live = comment(app, &app.admin_token, &other, json!({"body": "y"}))
+        .expect(201)
+        .json();
+    let path = format!("/api/v1/tickets/{}/comments/{}/history", id(&t1), id(&live));
+    app.get(&path, &app.admin_token).problem(404);
 }
 
 fn solved_tickets_are_closed_by_the_background_job(app: &TestApp) {
