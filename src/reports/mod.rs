@@ -94,6 +94,45 @@ impl Dialect {
         }
     }
 
+    /// The median of an integer expression over a group, as an aggregate
+    /// (NULLs left out): the middle value in ascending order, or the
+    /// average of the two middle values for an even count; NULL for none.
+    /// A float.
+    pub fn median(self, expression: &str) -> String {
+        match self {
+            Dialect::Postgres => {
+                format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {expression})")
+            }
+            Dialect::Sqlite => {
+                let sorted = sorted_array(expression);
+                format!(
+                    "CASE WHEN COUNT({expression}) > 0 THEN \
+                     (json_extract({sorted}, char(36) || '[' || ((COUNT({expression}) - 1) / 2) || ']') \
+                     + json_extract({sorted}, char(36) || '[' || (COUNT({expression}) / 2) || ']')) / 2.0 END"
+                )
+            }
+        }
+    }
+
+    /// The 90th percentile of an integer expression over a group, as an
+    /// aggregate (NULLs left out), by nearest rank: the value at rank
+    /// ⌈0.9 × count⌉ in ascending order (ranks from 1); NULL for none.
+    pub fn p90(self, expression: &str) -> String {
+        match self {
+            // The value at row ceil(0.9 × count), which is exact: 0.9 as a
+            // double is above 0.9 by far less than would move the product
+            // past an integer.
+            Dialect::Postgres => {
+                format!("percentile_disc(0.9) WITHIN GROUP (ORDER BY {expression})")
+            }
+            Dialect::Sqlite => format!(
+                "CASE WHEN COUNT({expression}) > 0 THEN \
+                 json_extract({sorted}, char(36) || '[' || ((9 * COUNT({expression}) + 9) / 10 - 1) || ']') END",
+                sorted = sorted_array(expression),
+            ),
+        }
+    }
+
     /// A float expression as `DOUBLE PRECISION`/`REAL`.
     pub fn float(self, expression: &str) -> String {
         match self {
@@ -103,24 +142,12 @@ impl Dialect {
     }
 }
 
-/// The CTEs `{name}w` and `{name}` computing, from the histogram CTE
-/// `histogram` (columns `k` a group, `metric` a number, `m` an integer
-/// value, `c` how many times it occurs), per (k, metric): `median` (the
-/// middle value in ascending order, or the average of the two middle values
-/// for an even count) and `p90` (nearest rank: the value at rank
-/// ⌈0.9 × count⌉, ranks from 1), exactly. The value at rank r is the
-/// smallest whose running count reaches r.
-pub fn percentiles(histogram: &str, name: &str) -> String {
-    format!(
-        "{name}w AS (SELECT k, metric, m, \
-           CAST(SUM(c) OVER (PARTITION BY k, metric ORDER BY m ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cum, \
-           CAST(SUM(c) OVER (PARTITION BY k, metric) AS BIGINT) AS n FROM {histogram}), \
-         {name} AS (SELECT k, metric, \
-           CAST((MIN(CASE WHEN cum >= (n + 1) / 2 THEN m END) \
-             + MIN(CASE WHEN cum >= n / 2 + 1 THEN m END)) / 2.0 AS DOUBLE PRECISION) AS median, \
-           MIN(CASE WHEN cum >= (9 * n + 9) / 10 THEN m END) AS p90 \
-           FROM {name}w GROUP BY k, metric)"
-    )
+/// SQLite: a group's values of an expression, NULLs left out, in ascending
+/// order, as a JSON array (one aggregate, however often it is written). Its
+/// elements are read by paths `$[i]`, written `char(36) || '[' …` since the
+/// query text holds no `$` but its parameters' (see [`Sql`]).
+fn sorted_array(expression: &str) -> String {
+    format!("json_group_array({expression} ORDER BY {expression}) FILTER (WHERE {expression} IS NOT NULL)")
 }
 
 /// The length of a report's periods.

@@ -489,40 +489,81 @@ struct ResponseRow {
     rs_p90: Option<i64>,
 }
 
-/// The tickets created in the range, read through `tickets_report` (which
-/// holds every column read: index-only scans on PostgreSQL): the counts per
-/// group in one pass, and the medians and 90th percentiles from a histogram
-/// of minute values per group ([`super::percentiles`]): a hash aggregate
-/// over (group, minutes), where ordered-set aggregates would sort every
-/// ticket by group and then each group's minutes, on disk past `work_mem`.
+/// One pass over the tickets created in the range (`tickets_report`, which
+/// holds every column read: an index-only scan on PostgreSQL), grouped,
+/// with the medians and 90th percentiles as aggregates
+/// ([`Dialect::median`], [`Dialect::p90`]); on PostgreSQL by period, one
+/// range per period instead ([`response_by_period_postgres`]).
 fn response_sql(scope: &Scope) -> Sql {
+    if let (Dialect::Postgres, Some(unit)) = (scope.d, scope.group_by.unit()) {
+        return response_by_period_postgres(scope, unit);
+    }
     let mut sql = Sql::new();
     let b = scope.bind(&mut sql);
     let (f, e, filters) = (&b.from, &b.end, &b.filters);
+    let d = scope.d;
     let key = scope.key("t.created_at");
-    let range = format!("t.created_at >= {f} AND t.created_at < {e}{filters}");
+    let first = "t.first_response_minutes";
+    let resolution = "CASE WHEN t.solved_at IS NOT NULL THEN t.resolution_minutes END";
     let stop = "COALESCE(t.first_responded_at, t.solved_at)";
     let count = |condition: &str| format!("SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)");
     sql.text = format!(
-        "WITH s AS (SELECT {key} AS k, COUNT(*) AS tickets, \
-           COUNT(t.first_response_minutes) AS fr_count, \
-           {rs_count} AS rs_count, \
+        "SELECT {label} AS grp, z.tickets, z.fr_count, z.fr_median, z.fr_p90, z.rs_count, z.rs_median, \
+         z.rs_p90, z.fr_met, z.fr_total, z.rs_met, z.rs_total \
+         FROM (SELECT {key} AS k, COUNT(*) AS tickets, \
+         COUNT({first}) AS fr_count, {fr_median} AS fr_median, {fr_p90} AS fr_p90, \
+         COUNT({resolution}) AS rs_count, {rs_median} AS rs_median, {rs_p90} AS rs_p90, \
+         {fr_met} AS fr_met, {fr_total} AS fr_total, {rs_met} AS rs_met, {rs_total} AS rs_total \
+         FROM tickets t WHERE t.created_at >= {f} AND t.created_at < {e}{filters} GROUP BY 1) z",
+        label = scope.label("z.k"),
+        fr_median = d.median(first),
+        fr_p90 = d.p90(first),
+        rs_median = d.median(resolution),
+        rs_p90 = d.p90(resolution),
+        fr_met = count(&format!("{stop} <= t.first_response_due_at")),
+        fr_total = count(&format!(
+            "t.first_response_due_at IS NOT NULL AND {stop} IS NOT NULL"
+        )),
+        rs_met = count("t.solved_at <= t.resolution_due_at"),
+        rs_total = count("t.resolution_due_at IS NOT NULL AND t.solved_at IS NOT NULL"),
+    );
+    sql
+}
+
+/// PostgreSQL, by period: each period's tickets read as their own range of
+/// `tickets_report` (a lateral subquery per period of `generate_series`),
+/// with the median and 90th percentile as ordered-set aggregates over that
+/// range alone. No per-row period arithmetic and no sort of every ticket by
+/// period: about twice as fast over a million tickets as grouping them.
+fn response_by_period_postgres(scope: &Scope, unit: TimeUnit) -> Sql {
+    let mut sql = Sql::new();
+    let b = scope.bind(&mut sql);
+    let (f, e, filters) = (&b.from, &b.end, &b.filters);
+    let (field, step) = match unit {
+        TimeUnit::Day => ("day", "1 day"),
+        TimeUnit::Week => ("week", "7 days"),
+        TimeUnit::Month => ("month", "1 month"),
+    };
+    let stop = "COALESCE(t.first_responded_at, t.solved_at)";
+    // A period without tickets sums nothing to NULL.
+    let count =
+        |condition: &str| format!("COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)");
+    let first = "t.first_response_minutes";
+    let resolution = "CASE WHEN t.solved_at IS NOT NULL THEN t.resolution_minutes END";
+    sql.text = format!(
+        "SELECT to_char(p.s, 'YYYY-MM-DD') AS grp, x.tickets, x.fr_count, x.fr_median, x.fr_p90, \
+         x.rs_count, x.rs_median, x.rs_p90, x.fr_met, x.fr_total, x.rs_met, x.rs_total \
+         FROM generate_series(date_trunc('{field}', {f}), {e} - interval '1 microsecond', interval '{step}') p(s) \
+         CROSS JOIN LATERAL (SELECT COUNT(*) AS tickets, \
+           COUNT({first}) AS fr_count, {fr_median} AS fr_median, {fr_p90} AS fr_p90, \
+           COUNT({resolution}) AS rs_count, {rs_median} AS rs_median, {rs_p90} AS rs_p90, \
            {fr_met} AS fr_met, {fr_total} AS fr_total, {rs_met} AS rs_met, {rs_total} AS rs_total \
-           FROM tickets t WHERE {range} GROUP BY 1), \
-         h AS (SELECT {key} AS k, 0 AS metric, t.first_response_minutes AS m, COUNT(*) AS c \
-             FROM tickets t WHERE {range} AND t.first_response_minutes IS NOT NULL GROUP BY 1, 3 \
-           UNION ALL SELECT {key}, 1, t.resolution_minutes, COUNT(*) \
-             FROM tickets t WHERE {range} AND t.solved_at IS NOT NULL \
-             AND t.resolution_minutes IS NOT NULL GROUP BY 1, 3), \
-         {percentiles} \
-         SELECT {label} AS grp, s.tickets, s.fr_count, fr.median AS fr_median, fr.p90 AS fr_p90, \
-         s.rs_count, rs.median AS rs_median, rs.p90 AS rs_p90, \
-         s.fr_met, s.fr_total, s.rs_met, s.rs_total \
-         FROM s LEFT JOIN p fr ON fr.k = s.k AND fr.metric = 0 \
-         LEFT JOIN p rs ON rs.k = s.k AND rs.metric = 1",
-        label = scope.label("s.k"),
-        percentiles = super::percentiles("h", "p"),
-        rs_count = count("t.solved_at IS NOT NULL AND t.resolution_minutes IS NOT NULL"),
+           FROM tickets t WHERE t.created_at >= GREATEST(p.s, {f}) \
+           AND t.created_at < LEAST(p.s + interval '{step}', {e}){filters}) x",
+        fr_median = scope.d.median(first),
+        fr_p90 = scope.d.p90(first),
+        rs_median = scope.d.median(resolution),
+        rs_p90 = scope.d.p90(resolution),
         fr_met = count(&format!("{stop} <= t.first_response_due_at")),
         fr_total = count(&format!(
             "t.first_response_due_at IS NOT NULL AND {stop} IS NOT NULL"
