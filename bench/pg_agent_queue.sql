@@ -6,7 +6,7 @@ SELECT id, number, customer_id, contact_id, subject, description, status, priori
        channel, assignee_id, tags, custom_fields, external_id, follow_up_of_id, sla_policy_id,
        first_response_due_at, resolution_due_at, first_responded_at, first_response_minutes,
        resolution_minutes, solved_at, closed_at, pending_since, paused_minutes, sla_due_sort,
-       sla_missed, search_text, version, created_at, updated_at
+       sla_missed, search_text, version, created_at, updated_at, pending_minutes
 FROM tickets
 WHERE status IN ('open', 'pending') AND assignee_id = :agent
 ORDER BY sla_due_sort ASC, id ASC

@@ -354,6 +354,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pending_minutes -> BigInt,
     }
 }
 

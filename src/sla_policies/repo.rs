@@ -63,6 +63,45 @@ pub fn applied_for(
     channel: Option<TicketChannel>,
     tags: &[String],
 ) -> ApiResult<Option<Applied>> {
+    // A policy deleted between the choice and its lock is chosen again.
+    for _ in 0..3 {
+        let Some(policy) = choose(conn, channel, tags)? else {
+            return Ok(None);
+        };
+        if share_lock(conn, &policy.id)? {
+            return with_clock(conn, policy).map(Some);
+        }
+    }
+    Err(ApiError::Conflict {
+        detail: "the SLA policies are being changed by another request; retry".into(),
+        field: "sla_policy_id".into(),
+        existing_id: None,
+    })
+}
+
+/// Share-locks a policy a write is about to measure a ticket by
+/// (PostgreSQL; SQLite's one writer serializes already): deleting it then
+/// waits for the write and sees its ticket, or the write waits for the
+/// deletion and sees it gone (false).
+fn share_lock(conn: &mut DbConn, id: &str) -> ApiResult<bool> {
+    match conn {
+        DbConn::Postgresql(c) => Ok(sla_policies::table
+            .find(id)
+            .select(sla_policies::id)
+            .for_share()
+            .first::<String>(c)
+            .optional()?
+            .is_some()),
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
+/// The first matching policy by position, else the default.
+fn choose(
+    conn: &mut DbConn,
+    channel: Option<TicketChannel>,
+    tags: &[String],
+) -> ApiResult<Option<SlaPolicy>> {
     let policies: Vec<SlaPolicy> = sla_policies::table
         .order((
             sla_policies::position.asc(),
@@ -78,17 +117,15 @@ pub fn applied_for(
         .iter()
         .position(|p| p.matches(channel, tags))
         .or_else(|| policies.iter().position(|p| p.is_default));
-    let Some(policy) = chosen.and_then(|i| policies.into_iter().nth(i)) else {
-        return Ok(None);
-    };
-    with_clock(conn, policy).map(Some)
+    Ok(chosen.and_then(|i| policies.into_iter().nth(i)))
 }
 
-/// The policy `id` with its clock; None when it was deleted.
+/// The policy `id` with its clock, share-locked as in [`applied_for`];
+/// None when it was deleted.
 pub fn applied(conn: &mut DbConn, id: &str) -> ApiResult<Option<Applied>> {
     match find(conn, id)? {
-        None => Ok(None),
-        Some(policy) => with_clock(conn, policy).map(Some),
+        Some(policy) if share_lock(conn, id)? => with_clock(conn, policy).map(Some),
+        _ => Ok(None),
     }
 }
 

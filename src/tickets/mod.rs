@@ -259,7 +259,8 @@ pub struct Ticket {
     /// The policy the due times come from (none when there is no policy).
     pub sla_policy_id: Option<String>,
     pub first_response_due_at: Option<DateTime<Utc>>,
-    /// Moves later by the time spent pending.
+    /// Moves later by the time spent pending (a pause that begins once it
+    /// has passed does not move it: a breached target stays breached).
     pub resolution_due_at: Option<DateTime<Utc>>,
     /// The first public comment by a user.
     pub first_responded_at: Option<DateTime<Utc>>,
@@ -394,6 +395,7 @@ impl Ticket {
             closed_at: self.closed_at.map(db::from_utc),
             pending_since: self.clock.pending_since.map(db::from_utc),
             paused_minutes: self.clock.paused_minutes,
+            pending_minutes: self.clock.pending_minutes,
             sla_due_sort: db::from_utc(self.sla_due_sort()),
             sla_missed: self.sla_missed(),
             version: self.version,
@@ -439,6 +441,7 @@ pub struct TicketRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub pending_minutes: i64,
 }
 
 impl TicketRow {
@@ -480,6 +483,7 @@ impl TicketRow {
             clock: SlaState {
                 pending_since: self.pending_since.map(db::to_utc),
                 paused_minutes: self.paused_minutes,
+                pending_minutes: self.pending_minutes,
             },
         };
         ticket.sla = ticket.sla_as_of(now);

@@ -20,6 +20,9 @@ pub struct SlaState {
     /// Minutes spent pending while the resolution target ran, on the
     /// policy's clock; the resolution due time is that much later.
     pub paused_minutes: i64,
+    /// All the minutes spent pending, on the policy's clock (also after
+    /// the target was breached): left out of the resolution time.
+    pub pending_minutes: i64,
 }
 
 /// Whether a ticket may go from `from` to `to` (`closed` is final and is
@@ -127,10 +130,12 @@ impl Ticket {
         let after = self.status;
         if before == TicketStatus::Pending && after != TicketStatus::Pending {
             if let Some(since) = self.clock.pending_since.take() {
+                let pause = clock.minutes_between(since, now);
+                self.clock.pending_minutes += pause;
                 // A target already breached stays breached: its pause does
                 // not move it.
                 if self.resolution_due_at.is_none_or(|due| since < due) {
-                    self.clock.paused_minutes += clock.minutes_between(since, now);
+                    self.clock.paused_minutes += pause;
                     recompute = true;
                 }
             }
@@ -171,7 +176,7 @@ impl Ticket {
             .first_responded_at
             .map(|at| clock.minutes_between(self.created_at, at));
         self.resolution_minutes = self.solved_at.map(|at| {
-            (clock.minutes_between(self.created_at, at) - self.clock.paused_minutes).max(0)
+            (clock.minutes_between(self.created_at, at) - self.clock.pending_minutes).max(0)
         });
         self.sla = self.sla_as_of(now);
     }

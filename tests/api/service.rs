@@ -634,6 +634,40 @@ fn pending_pauses_the_resolution_clock(app: &TestApp) {
         solved["sla"]["first_response"], "met",
         "solved before the first response was due"
     );
+
+    // On hold after a breach: the due time stays, the resolution time
+    // still leaves the hour out.
+    let t2 = ticket(app, &c, json!({"priority": "urgent"}));
+    let minutes_ago = |m: i64| {
+        let t = Utc::now().naive_utc() - chrono::Duration::minutes(m);
+        chrono::Timelike::with_nanosecond(&t, 0).unwrap()
+    };
+    with_db(app, |conn| {
+        diesel::update(t::table.find(id(&t2)))
+            .set((
+                t::created_at.eq(minutes_ago(180)),
+                t::resolution_due_at.eq(Some(minutes_ago(120))),
+            ))
+            .execute(conn)
+            .unwrap();
+    });
+    let t2 = get(app, &format!("/api/v1/tickets/{}", id(&t2)));
+    let pending = patch(app, &t2, json!({"status": "pending"}));
+    with_db(app, |conn| {
+        diesel::update(t::table.find(id(&t2)))
+            .set(t::pending_since.eq(Some(minutes_ago(60))))
+            .execute(conn)
+            .unwrap();
+    });
+    let resumed = patch(app, &pending, json!({"status": "open"}));
+    assert_eq!(resumed["resolution_due_at"], t2["resolution_due_at"]);
+    assert_eq!(resumed["sla"]["resolution"], "breached");
+    let solved = patch(app, &resumed, json!({"status": "solved"}));
+    let minutes = solved["resolution_minutes"].as_i64().unwrap();
+    assert!(
+        (119..=121).contains(&minutes),
+        "3 hours less 1 on hold: {minutes}"
+    );
 }
 
 fn business_hour_targets_skip_weekends_holidays_and_dst(app: &TestApp) {
