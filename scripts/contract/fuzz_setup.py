@@ -160,14 +160,25 @@ def main() -> None:
          "targets": {"urgent": target, "high": target, "normal": target, "low": target}},
         201,
     )
+    solved_tickets = []
     for i in range(CUSTOMERS):
-        call(
+        ticket = call(
             "POST",
             "/api/v1/tickets",
             token,
             {"customer_id": customers[i], "subject": f"Seeded ticket {i}", "external_id": f"seeded-ticket-{i}"},
             201,
         )
+        # A rating is taken on a solved ticket only: these are rated.
+        solved = call(
+            "POST",
+            "/api/v1/tickets",
+            token,
+            {"customer_id": customers[i], "subject": f"Solved ticket {i}"},
+            201,
+        )
+        call("PATCH", f"/api/v1/tickets/{solved['id']}", token, {"status": "solved"}, 200)
+        solved_tickets.append(solved["id"])
         call(
             "POST",
             "/api/v1/articles",
@@ -192,6 +203,7 @@ def main() -> None:
             opportunity_keys=toml_list([f"seeded-opportunity-{i}" for i in range(CUSTOMERS)]),
             lead_keys=toml_list([f"seeded-lead-{i}" for i in range(CUSTOMERS)]),
             ticket_keys=toml_list([f"seeded-ticket-{i}" for i in range(CUSTOMERS)]),
+            solved_tickets=toml_list(solved_tickets),
             users=toml_list(users),
             admin_email=toml_list([ADMIN_EMAIL]),
             admin_password=toml_list([ADMIN_PASSWORD]),
@@ -252,6 +264,10 @@ values = {lead_keys}
 [dictionaries.ticket_keys]
 values = {ticket_keys}
 
+# Solved tickets, which take a satisfaction rating.
+[dictionaries.solved_tickets]
+values = {solved_tickets}
+
 # Times in the future, for an API key's expires_at.
 [dictionaries.future_times]
 values = ["2031-01-01T00:00:00Z", "2040-06-30T12:30:00.5+02:00", "2099-12-31T23:59:59Z"]
@@ -300,6 +316,11 @@ parameters = {{ "path.external_id" = {{ dictionary = "ticket_keys" }} }}
 # rules (409); a comment's author is the caller, the ticket's customer or one
 # of its contacts; a rating needs a solved ticket. Each refusal is checked by
 # the hooks (CROSS_FIELD_RULES); not warning that most data is refused here.
+[[operations]]
+include-path = "/api/v1/tickets/{{id}}/satisfaction"
+parameters = {{ "path.id" = {{ dictionary = "solved_tickets" }} }}
+warnings = {{ display = ["missing_auth"], fail-on = true }}
+
 [[operations]]
 include-path-regex = "^/api/v1/(business-hours|sla-policies|tickets)"
 warnings = {{ display = ["missing_auth", "missing_test_data"], fail-on = true }}
