@@ -307,20 +307,22 @@ pub fn update(
     // A move to another customer takes the ticket's activities along: both
     // customers are locked before the ticket (the order activity writers
     // take), so no activity is linked meanwhile under the old one.
+    let mut moving_from = None;
     if let Some(to) = patch.get("customer_id").and_then(Value::as_str) {
         let peek = get(conn, id)?;
         if to != peek.customer_id {
             crate::customers::value::lock_customers(conn, &[peek.customer_id.as_str(), to])?;
-            if read_locked(conn, id, if_match)?.customer_id != peek.customer_id {
-                return Err(ApiError::Conflict {
-                    detail: "the ticket is being moved by another request; retry".into(),
-                    field: "customer_id".into(),
-                    existing_id: None,
-                });
-            }
+            moving_from = Some(peek.customer_id);
         }
     }
     let current = read_locked(conn, id, if_match)?;
+    if moving_from.is_some_and(|from| from != current.customer_id) {
+        return Err(ApiError::Conflict {
+            detail: "the ticket is being moved by another request; retry".into(),
+            field: "customer_id".into(),
+            existing_id: None,
+        });
+    }
     let input = crate::model::merged(&current.input(), patch)?.normalized()?;
     if input == current.input() {
         return Ok(current);
